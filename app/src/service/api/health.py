@@ -1,0 +1,54 @@
+"""Probes and metrics: open to kubelets and scrapers, no API key."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from service import metrics
+from service.cache import Cache
+from service.db import ping_database
+
+router = APIRouter(tags=["probes"])
+
+PROBE_TIMEOUT_SECONDS = 1.0
+
+
+async def check_dependencies(request: Request) -> tuple[bool, bool]:
+    cache: Cache = request.app.state.cache
+    db_ok, redis_ok = await asyncio.gather(
+        ping_database(request.app.state.engine, PROBE_TIMEOUT_SECONDS),
+        cache.ping(PROBE_TIMEOUT_SECONDS),
+    )
+    metrics.DB_UP.set(1 if db_ok else 0)
+    metrics.REDIS_UP.set(1 if redis_ok else 0)
+    return db_ok, redis_ok
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """Liveness: the process answers. Touches no dependency, so an outage never restarts pods."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", responses={503: {"description": "database unreachable"}})
+async def readyz(request: Request) -> JSONResponse:
+    """Readiness: 200 while the database answers; Redis down only degrades (reads go to the DB)."""
+    db_ok, redis_ok = await check_dependencies(request)
+    body: dict[str, Any] = {
+        "status": "ok" if db_ok and redis_ok else ("degraded" if db_ok else "unavailable"),
+        "checks": {
+            "database": "ok" if db_ok else "unavailable",
+            "redis": "ok" if redis_ok else "unavailable",
+        },
+    }
+    return JSONResponse(body, status_code=200 if db_ok else 503)
+
+
+@router.get("/metrics", response_class=Response)
+async def prometheus_metrics(request: Request) -> Response:
+    await check_dependencies(request)
+    return Response(metrics.render(), media_type=metrics.CONTENT_TYPE)

@@ -1,0 +1,88 @@
+"""Cache-aside on Redis that never fails a request.
+
+Every Redis error is logged and treated as a miss, so an outage degrades
+reads to the database and lets writes succeed. Staleness after an outage is
+bounded by CACHE_TTL_SECONDS (an invalidation that failed during the outage
+cannot be replayed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from service.config import Settings
+
+log = logging.getLogger("service.cache")
+
+# Bump when the cached representation changes so old entries are ignored.
+KEY_PREFIX = "service:v1:"
+# Redis calls are on the request path: fail within this instead of stalling.
+REDIS_TIMEOUT_SECONDS = 0.5
+# At most one warning per this many seconds while Redis is down.
+_WARN_EVERY_SECONDS = 10.0
+
+
+def create_redis(settings: Settings) -> Redis:
+    return Redis(
+        host=settings.redis_host,
+        port=settings.redis_port,
+        db=settings.redis_db,
+        password=settings.redis_password.get_secret_value() or None,
+        socket_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        # A failed call must not be retried on the request path.
+        retry=Retry(NoBackoff(), 0),
+        max_connections=64,
+        decode_responses=False,
+    )
+
+
+class Cache:
+    def __init__(self, redis: Redis, ttl_seconds: int) -> None:
+        self.redis = redis
+        self.ttl_seconds = ttl_seconds
+        self._last_warning = 0.0
+
+    @staticmethod
+    def item_key(item_id: int) -> str:
+        return f"{KEY_PREFIX}item:{item_id}"
+
+    def _degraded(self, op: str, exc: BaseException) -> None:
+        now = time.monotonic()
+        if now - self._last_warning >= _WARN_EVERY_SECONDS:
+            self._last_warning = now
+            log.warning("redis unavailable, serving without cache", extra={"op": op, "error": type(exc).__name__})
+
+    async def get(self, key: str) -> bytes | None:
+        try:
+            value = await self.redis.get(key)
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._degraded("get", exc)
+            return None
+        return value if isinstance(value, bytes) else None
+
+    async def set(self, key: str, value: bytes) -> None:
+        try:
+            await self.redis.set(key, value, ex=self.ttl_seconds)
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._degraded("set", exc)
+
+    async def delete(self, key: str) -> None:
+        try:
+            await self.redis.delete(key)
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._degraded("delete", exc)
+
+    async def ping(self, timeout: float = 1.0) -> bool:
+        try:
+            async with asyncio.timeout(timeout):
+                return bool(await self.redis.ping())
+        except Exception:  # any failure means "not reachable" to a probe
+            return False
