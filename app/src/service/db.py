@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, DateTime, Integer, String, Text, text
+from sqlalchemy import BigInteger, Integer, String, Text, text
+from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -21,7 +22,8 @@ from service.config import Settings
 class UTCDateTime(TypeDecorator[datetime]):
     """Stored as naive UTC (MySQL DATETIME has no zone), returned as aware UTC."""
 
-    impl = DateTime(timezone=False)
+    # Microsecond precision, so a value read back equals the one written.
+    impl = mysql.DATETIME(fsp=6)
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:

@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from service.config import Settings
+from service.main import create_app
+from tests.conftest import API_KEY, SECOND_API_KEY, make_settings
+from tests.servers import MariaDB, RedisServer
+
+OLD_KEY = "old-key-" + "o" * 32
+NEW_KEY = "new-key-" + "n" * 32
+
+
+async def test_api_request_without_token_returns_401_with_challenge(anon: httpx.AsyncClient) -> None:
+    response = await anon.get("/api/v1/items")
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_api_request_with_wrong_token_returns_401(anon: httpx.AsyncClient) -> None:
+    response = await anon.get("/api/v1/items", headers={"Authorization": "Bearer not-a-key"})
+    assert response.status_code == 401
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
+
+
+async def test_non_bearer_scheme_returns_401(anon: httpx.AsyncClient) -> None:
+    response = await anon.get("/api/v1/items", headers={"Authorization": f"Basic {API_KEY}"})
+    assert response.status_code == 401
+
+
+async def test_unauthenticated_invalid_body_gets_401_not_422(anon: httpx.AsyncClient) -> None:
+    response = await anon.post("/api/v1/items", json={"name": ""})
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize("key", [API_KEY, SECOND_API_KEY])
+async def test_every_configured_key_is_accepted(anon: httpx.AsyncClient, key: str) -> None:
+    response = await anon.get("/api/v1/items", headers={"Authorization": f"Bearer {key}"})
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
+async def test_probes_and_metrics_need_no_token(anon: httpx.AsyncClient, path: str) -> None:
+    response = await anon.get(path)
+    assert response.status_code == 200
+
+
+def write_keys(path: Path, content: str) -> None:
+    # Kubernetes swaps the whole file; a fresh inode and mtime, like here.
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(content)
+    os.replace(tmp, path)
+
+
+@pytest.fixture
+def rotating_app(mariadb: MariaDB, redis_server: RedisServer, secrets_dir: Path, clean_state: None) -> FastAPI:
+    write_keys(secrets_dir / "api_keys", OLD_KEY + "\n")
+    settings: Settings = make_settings(mariadb, redis_server, secrets_dir, api_keys=OLD_KEY)
+    return create_app(settings)
+
+
+async def get_items_with(app: FastAPI, key: str) -> int:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://service") as c:
+        return (await c.get("/api/v1/items", headers={"Authorization": f"Bearer {key}"})).status_code
+
+
+async def test_rotated_key_file_takes_effect_without_restart(rotating_app: FastAPI, secrets_dir: Path) -> None:
+    async with rotating_app.router.lifespan_context(rotating_app):
+        assert await get_items_with(rotating_app, OLD_KEY) == 200
+        # Step 1 of a rotation: both keys valid while clients move over.
+        write_keys(secrets_dir / "api_keys", f"{OLD_KEY}\n{NEW_KEY}\n")
+        assert await get_items_with(rotating_app, NEW_KEY) == 200
+        assert await get_items_with(rotating_app, OLD_KEY) == 200
+        # Step 2: the old key is withdrawn.
+        write_keys(secrets_dir / "api_keys", f"{NEW_KEY}\n")
+        assert await get_items_with(rotating_app, OLD_KEY) == 401
+        assert await get_items_with(rotating_app, NEW_KEY) == 200
+
+
+async def test_emptied_key_file_keeps_the_previous_keys(rotating_app: FastAPI, secrets_dir: Path) -> None:
+    async with rotating_app.router.lifespan_context(rotating_app):
+        write_keys(secrets_dir / "api_keys", "\n")
+        assert await get_items_with(rotating_app, OLD_KEY) == 200
