@@ -32,6 +32,10 @@ for arg in "$@"; do
 done
 [ "${PULUMI_TOOLCHAIN_FORCE:-0}" = 1 ] && FORCE=1
 [ "${PULUMI_TOOLCHAIN_INSTALL_PLUGINS:-0}" = 1 ] && INSTALL_PLUGINS=1
+if [ "$RELOCK" = 1 ]; then
+	FORCE=1
+	[ -z "${PULUMI_TOOLCHAIN_VERSIONS_FILE:-}" ] || die "--relock only with the committed versions.env"
+fi
 
 emit() { # emit BIN_DIR: the stdout contract
 	local bin="$1"
@@ -177,15 +181,16 @@ new_module() {
 	fi
 }
 
-# finish_module DIR NAME: resolve the module graph (verifying go.sum), and
-# with --relock save go.sum (and go.mod, for reference) next to this script.
-finish_module() {
-	local dir="$1" name="$2"
-	(cd "$dir" && "$GO" mod tidy >&2) || die "go mod tidy failed for $name (work dir $dir)"
+# tidy DIR NAME: resolve the module graph (verifying go.sum).
+tidy() { (cd "$1" && "$GO" mod tidy >&2); }
+
+# relock DIR NAME: with --relock, save go.sum (and go.mod, for reference) in
+# lock/ next to this script, to be committed.
+relock() {
 	if [ "$RELOCK" = 1 ]; then
-		cp "$dir/go.sum" "$HERE/lock/$name.go.sum"
-		cp "$dir/go.mod" "$HERE/lock/$name.go.mod"
-		log "relocked $HERE/lock/$name.go.sum"
+		cp "$1/go.sum" "$HERE/lock/$2.go.sum"
+		cp "$1/go.mod" "$HERE/lock/$2.go.mod"
+		log "relocked $HERE/lock/$2.go.sum"
 	fi
 }
 
@@ -208,6 +213,47 @@ go_build() { # go_build DIR OUT PKG [go build flags...]
 	log "go build $pkg -> $(basename "$out")"
 	(cd "$dir" && "$GO" build -trimpath "$@" -o "$out" "$pkg") || die "go build failed for $pkg (work dir $dir)"
 	log "built $(basename "$out") in $((SECONDS - t))s"
+}
+
+# use_upstream_main DIR SRC VERSION: replace our main.go in DIR with the
+# upstream cmd/pulumi-resource-* sources from SRC, providing each file they
+# //go:embed (the generated NAME-embed.json is made from the committed NAME.json).
+use_upstream_main() {
+	local dir="$1" src="$2" ver="$3" f name base
+	rm -f "$dir"/*.go "$dir"/*.json
+	for f in "$src"/*.go; do
+		case "$f" in *_test.go) continue ;; esac
+		grep -q '^//go:build ignore' "$f" && continue
+		install -m 0644 "$f" "$dir/"
+	done
+	for name in $(sed -n -E 's,^//go:embed[[:space:]]+,,p' "$dir"/*.go | tr ' ' '\n' | sort -u); do
+		base="${name%-embed.json}"
+		[ "$base" = "$name" ] || base="$base.json"
+		[ -f "$src/$base" ] || die "upstream main embeds $name but $src/$base does not exist"
+		case "$base" in
+		schema.json) stamp_schema "$src/$base" "$dir/$name" "$ver" ;;
+		*) install -m 0644 "$src/$base" "$dir/$name" ;;
+		esac
+	done
+}
+
+# build_provider NAME DIR SRC VERSION LDFLAGS: build DIR (our main.go); if
+# that does not compile against this provider version, retry with the
+# upstream main.
+build_provider() {
+	local name="$1" dir="$2" src="$3" ver="$4" ldflags="$5" out="$PREFIX/bin.new/pulumi-resource-$1" t=$SECONDS
+	log "go build pulumi-resource-$name (own main.go)"
+	if (cd "$dir" && "$GO" mod tidy && "$GO" build -trimpath -ldflags "$ldflags" -o "$out" .) >"$dir/build-own-main.log" 2>&1; then
+		log "built pulumi-resource-$name in $((SECONDS - t))s"
+	else
+		log "our main.go does not build against $name $ver (full log: $dir/build-own-main.log):"
+		grep -v '^go: downloading' "$dir/build-own-main.log" | tail -n 20 | sed 's/^/    /' >&2
+		log "retrying with the upstream main of $src"
+		use_upstream_main "$dir" "$src" "$ver"
+		tidy "$dir" || die "go mod tidy failed for $name (upstream main; work dir $dir)"
+		go_build "$dir" "$out" . -ldflags "$ldflags"
+	fi
+	relock "$dir" "$name"
 }
 
 has() { case " $COMPONENTS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
@@ -267,7 +313,8 @@ if has cli; then
 	new_module "$d" cli "$(gomod_of "$PKG_MOD")"
 	(cd "$d" && "$GO" mod edit -require="$PKG_MOD" -require="$SDK_MOD" \
 		-tool=github.com/pulumi/pulumi/pkg/v3/cmd/pulumi)
-	finish_module "$d" cli
+	tidy "$d" || die "go mod tidy failed for the CLI (work dir $d)"
+	relock "$d" cli
 	go_build "$d" "$PREFIX/bin.new/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi \
 		-tags osusergo,grpcnotrace \
 		-ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION"
@@ -279,7 +326,8 @@ if has python; then
 	new_module "$d" python "$(gomod_of "$PY_PATH@$PULUMI_LANGUAGE_PYTHON_MODULE_VERSION")"
 	(cd "$d" && "$GO" mod edit -require="$PY_PATH@$PULUMI_LANGUAGE_PYTHON_MODULE_VERSION" \
 		-require="$PKG_MOD" -require="$SDK_MOD" -tool="$PY_PATH")
-	finish_module "$d" python
+	tidy "$d" || die "go mod tidy failed for the Python host (work dir $d)"
+	relock "$d" python
 	go_build "$d" "$PREFIX/bin.new/pulumi-language-python" "$PY_PATH" \
 		-ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=v$PULUMI_VERSION"
 	exec_src="$SDK_DIR/python/cmd/pulumi-language-python-exec"
@@ -295,13 +343,11 @@ if has kubernetes; then
 	cp "$HERE/kubernetes/main.go" "$d/main.go"
 	src="$K8S_DIR/cmd/pulumi-resource-kubernetes"
 	for f in terraform-mapping.json helm-mapping.json; do
-		[ -f "$src/$f" ] || die "$f not found in $src"
-		install -m 0644 "$src/$f" "$d/$f"
+		if [ -f "$src/$f" ]; then install -m 0644 "$src/$f" "$d/$f"; else log "note: $src/$f does not exist"; fi
 	done
 	stamp_schema "$src/schema.json" "$d/schema.json" "$PULUMI_KUBERNETES_VERSION"
-	finish_module "$d" kubernetes
-	go_build "$d" "$PREFIX/bin.new/pulumi-resource-kubernetes" . \
-		-ldflags "-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$PULUMI_KUBERNETES_VERSION"
+	build_provider kubernetes "$d" "$src" "$PULUMI_KUBERNETES_VERSION" \
+		"-s -w -X github.com/pulumi/pulumi-kubernetes/provider/v4/pkg/version.Version=$PULUMI_KUBERNETES_VERSION"
 fi
 
 # --- 3e. random provider ------------------------------------------------------
@@ -316,9 +362,8 @@ if has random; then
 	# zip carries: point it at our recreated one.
 	(cd "$d" && "$GO" mod edit -require="$RANDOM_MOD" \
 		-replace=github.com/terraform-providers/terraform-provider-random/shim=./shim)
-	finish_module "$d" random
-	go_build "$d" "$PREFIX/bin.new/pulumi-resource-random" . \
-		-ldflags "-s -w -X github.com/pulumi/pulumi-random/provider/v4/pkg/version.Version=$PULUMI_RANDOM_VERSION"
+	build_provider random "$d" "$RANDOM_DIR/cmd/pulumi-resource-random" "$PULUMI_RANDOM_VERSION" \
+		"-s -w -X github.com/pulumi/pulumi-random/provider/v4/pkg/version.Version=$PULUMI_RANDOM_VERSION"
 fi
 
 # --- 4. Publish -------------------------------------------------------------
