@@ -141,7 +141,7 @@ class MariaDB(ServerProcess):
             *self._run_as,
         ]
 
-    def root(self, database: str | None = None) -> pymysql.connections.Connection:  # type: ignore[type-arg]
+    def root(self, database: str | None = None) -> pymysql.connections.Connection:
         return pymysql.connect(unix_socket=str(self.socket), user="root", database=database, autocommit=True)
 
     def is_ready(self) -> bool:

@@ -37,7 +37,7 @@ async def test_cached_item_has_the_configured_ttl(
     created = await create(client)
     with redis_server.client() as r:
         ttl = r.ttl(Cache.item_key(int(str(created["id"]))))
-    assert 0 < int(ttl) <= settings.cache_ttl_seconds  # type: ignore[arg-type]
+    assert 0 < int(ttl) <= settings.cache_ttl_seconds
 
 
 async def test_update_invalidates_cached_item(client: httpx.AsyncClient) -> None:

@@ -17,9 +17,13 @@ def sample(text: str, name: str, **labels: str) -> float:
 
 
 async def test_metrics_count_requests_by_route_template(client: httpx.AsyncClient) -> None:
-    before = sample((await client.get("/metrics")).text, "http_requests_total", route="/api/v1/items/{item_id}", status="404")
+    before = sample(
+        (await client.get("/metrics")).text, "http_requests_total", route="/api/v1/items/{item_id}", status="404"
+    )
     await client.get("/api/v1/items/424242")
-    after = sample((await client.get("/metrics")).text, "http_requests_total", route="/api/v1/items/{item_id}", status="404")
+    after = sample(
+        (await client.get("/metrics")).text, "http_requests_total", route="/api/v1/items/{item_id}", status="404"
+    )
     assert after == before + 1
 
 

@@ -58,9 +58,7 @@ def test_migrate_command_exits_1_without_a_database(mariadb: MariaDB, tmp_path: 
     assert mariadb.password not in result.stdout + result.stderr
 
 
-def test_models_match_migrations(
-    mariadb: MariaDB, redis_server: RedisServer, empty_db: str, tmp_path: Path
-) -> None:
+def test_models_match_migrations(mariadb: MariaDB, redis_server: RedisServer, empty_db: str, tmp_path: Path) -> None:
     settings = make_settings(mariadb, redis_server, tmp_path, db_name=empty_db)
     upgrade_head(settings)
 

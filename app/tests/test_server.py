@@ -36,9 +36,7 @@ class Server:
 
 
 @pytest.fixture
-def server(
-    mariadb: MariaDB, redis_server: RedisServer, migrated: None, tmp_path: Path
-) -> Iterator[Server]:
+def server(mariadb: MariaDB, redis_server: RedisServer, migrated: None, tmp_path: Path) -> Iterator[Server]:
     # Secrets only as files, the way Kubernetes mounts them.
     (tmp_path / "db_password").write_text(mariadb.password + "\n")
     (tmp_path / "redis_password").write_text(redis_server.password + "\n")
@@ -103,9 +101,7 @@ def test_server_logs_one_json_object_per_line_with_request_ids(server: Server) -
     assert all(len(e["request_id"]) == 32 and "status" in e for e in access)
 
 
-def test_server_logs_contain_no_secret_values(
-    server: Server, mariadb: MariaDB, redis_server: RedisServer
-) -> None:
+def test_server_logs_contain_no_secret_values(server: Server, mariadb: MariaDB, redis_server: RedisServer) -> None:
     exercise(server)
     _, stdout = server.stop()
     for secret in (mariadb.password, redis_server.password, API_KEY, SECRET_KEY):

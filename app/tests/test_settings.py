@@ -14,17 +14,41 @@ STRONG = "x" * 40
 
 def test_settings_module_and_app_import_with_no_environment() -> None:
     code = "import service.config, service.main; print(sorted(service.config.Settings.model_fields)[:1])"
-    result = subprocess.run([sys.executable, "-c", code], env={}, capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", code], env={}, capture_output=True, text=True, timeout=60, check=False
+    )
     assert result.returncode == 0, result.stderr
 
 
 def test_settings_has_every_variable_of_the_infra_contract() -> None:
-    contract = (
-        "APP_ENV DEBUG LOG_LEVEL SERVICE_HOST SERVICE_PORT WORKERS GRACEFUL_SHUTDOWN_TIMEOUT CORS_ORIGINS "
-        "DB_HOST DB_PORT DB_NAME DB_USER DB_PASSWORD DB_POOL_SIZE DB_MAX_OVERFLOW DB_POOL_TIMEOUT "
-        "DB_POOL_RECYCLE DB_POOL_PRE_PING REDIS_HOST REDIS_PORT REDIS_DB REDIS_PASSWORD CACHE_TTL_SECONDS "
-        "API_KEYS SECRET_KEY SECRETS_DIR"
-    ).split()
+    contract = [
+        "APP_ENV",
+        "DEBUG",
+        "LOG_LEVEL",
+        "SERVICE_HOST",
+        "SERVICE_PORT",
+        "WORKERS",
+        "GRACEFUL_SHUTDOWN_TIMEOUT",
+        "CORS_ORIGINS",
+        "DB_HOST",
+        "DB_PORT",
+        "DB_NAME",
+        "DB_USER",
+        "DB_PASSWORD",
+        "DB_POOL_SIZE",
+        "DB_MAX_OVERFLOW",
+        "DB_POOL_TIMEOUT",
+        "DB_POOL_RECYCLE",
+        "DB_POOL_PRE_PING",
+        "REDIS_HOST",
+        "REDIS_PORT",
+        "REDIS_DB",
+        "REDIS_PASSWORD",
+        "CACHE_TTL_SECONDS",
+        "API_KEYS",
+        "SECRET_KEY",
+        "SECRETS_DIR",
+    ]
     assert {name.lower() for name in contract} <= set(Settings.model_fields)
 
 
@@ -61,22 +85,28 @@ def test_zero_workers_derives_from_available_cpus(tmp_path: Path) -> None:
 
 
 def test_prod_refuses_changethis_secret_key(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="^SECRET_KEY: is a known default value"):
-        load_settings(secrets_dir=str(tmp_path), app_env="prod", api_keys=STRONG, db_password=STRONG, secret_key="changethis")
+    with pytest.raises(ConfigError, match=r"^SECRET_KEY: is a known default value"):
+        load_settings(
+            secrets_dir=str(tmp_path), app_env="prod", api_keys=STRONG, db_password=STRONG, secret_key="changethis"
+        )
 
 
 def test_prod_refuses_short_api_key(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="^API_KEYS: is shorter than 32"):
-        load_settings(secrets_dir=str(tmp_path), app_env="prod", api_keys=f"{STRONG},short", db_password=STRONG, secret_key=STRONG)
+    with pytest.raises(ConfigError, match=r"^API_KEYS: is shorter than 32"):
+        load_settings(
+            secrets_dir=str(tmp_path), app_env="prod", api_keys=f"{STRONG},short", db_password=STRONG, secret_key=STRONG
+        )
 
 
 def test_prod_refuses_empty_db_password(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="^DB_PASSWORD: is empty"):
+    with pytest.raises(ConfigError, match=r"^DB_PASSWORD: is empty"):
         load_settings(secrets_dir=str(tmp_path), app_env="prod", api_keys=STRONG, secret_key=STRONG, db_password="")
 
 
 def test_prod_accepts_strong_secrets(tmp_path: Path) -> None:
-    settings = load_settings(secrets_dir=str(tmp_path), app_env="prod", api_keys=STRONG, db_password=STRONG, secret_key=STRONG)
+    settings = load_settings(
+        secrets_dir=str(tmp_path), app_env="prod", api_keys=STRONG, db_password=STRONG, secret_key=STRONG
+    )
     assert settings.docs_enabled is False
 
 

@@ -80,9 +80,9 @@ class Cache:
         except (RedisError, OSError, TimeoutError) as exc:
             self._degraded("delete", exc)
 
-    async def ping(self, timeout: float = 1.0) -> bool:
+    async def ping(self, within: float = 1.0) -> bool:
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(within):
                 return bool(await self.redis.ping())
         except Exception:  # any failure means "not reachable" to a probe
             return False

@@ -76,9 +76,9 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-async def ping_database(engine: AsyncEngine, timeout: float = 1.0) -> bool:
+async def ping_database(engine: AsyncEngine, within: float = 1.0) -> bool:
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(within):
             async with engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
         return True

@@ -40,6 +40,6 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 def render() -> bytes:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
-        MultiProcessCollector(registry)
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]  # untyped in prometheus-client
         return generate_latest(registry)
     return generate_latest(REGISTRY)

@@ -43,7 +43,9 @@ async def run_online() -> None:
         async with engine.connect() as conn:
             # Two Jobs (or a Job and a developer) may run at once; MySQL DDL is not
             # transactional, so serialise on a server-side named lock.
-            got = await conn.scalar(text("SELECT GET_LOCK(:name, :timeout)"), {"name": LOCK_NAME, "timeout": LOCK_TIMEOUT_SECONDS})
+            got = await conn.scalar(
+                text("SELECT GET_LOCK(:name, :timeout)"), {"name": LOCK_NAME, "timeout": LOCK_TIMEOUT_SECONDS}
+            )
             if got != 1:
                 raise RuntimeError("could not acquire the migration lock")
             try:
