@@ -130,6 +130,7 @@ if [ -f "$STAMP" ] && [ "$COMPONENTS" = "$ALL_COMPONENTS" ] && [ "$RELOCK" = 0 ]
 fi
 
 WORK="$PREFIX/work"
+rm -rf "$PREFIX/bin.new"
 mkdir -p "$WORK" "$PREFIX/bin.new"
 log "building $KEY into $PREFIX (go: $("$GO" env GOVERSION), GOFLAGS=$GOFLAGS)"
 T0=$SECONDS
