@@ -13,6 +13,9 @@
 # already on PATH (users with the official CLI), unless --force.
 # See README.md in this directory.
 set -euo pipefail
+# The whole script is one { ... } block, so bash parses it completely before
+# running: editing this file during a build cannot break that build.
+{
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
@@ -385,3 +388,5 @@ else
 	log "partial toolchain (missing:$missing) in $((SECONDS - T0))s: $BIN"
 fi
 emit "$BIN"
+exit 0
+}
