@@ -35,6 +35,7 @@ if [ -x "$BIN/pulumi-resource-kubernetes" ]; then
 fi
 log "pulumi: $(command -v pulumi) $(pulumi version)"
 
+mkdir -p "$T/state"
 pulumi login "file://$T/state" >&2
 
 P="$T/project"
