@@ -87,6 +87,8 @@ def logging_config(level: str) -> dict[str, Any]:
             "uvicorn.access": {"handlers": [], "level": "WARNING", "propagate": False},
             # SQL statements carry bound values; never log them.
             "sqlalchemy.engine": {"level": "WARNING"},
+            # One line per alembic plugin at every migration is noise.
+            "alembic.runtime.plugins": {"level": "WARNING"},
         },
     }
 
