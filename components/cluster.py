@@ -1,0 +1,53 @@
+"""The stack's Kubernetes target: an explicit provider and the namespace everything lives in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.config import KubernetesTarget
+from components.kube import PART_OF
+
+
+@dataclass(frozen=True)
+class ClusterArgs:
+    target: KubernetesTarget
+    namespace: str
+    environment: str
+
+
+class Cluster(pulumi.ComponentResource):
+    """A provider bound to one cluster (or a YAML directory) and a Pod Security 'restricted' namespace."""
+
+    def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("fastapi-service:platform:Cluster", name, None, opts)
+        self.provider = k8s.Provider(
+            f"{name}-provider",
+            context=args.target.context,
+            kubeconfig=args.target.kubeconfig,
+            render_yaml_to_directory=args.target.render_directory,
+            # Server-side apply lets other controllers (HPA, cert-manager) own their fields.
+            enable_server_side_apply=True,
+            delete_unreachable=False,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata={
+                "name": args.namespace,
+                "labels": {
+                    # Enforce, not just warn: a pod that is not 'restricted' is refused at admission.
+                    "pod-security.kubernetes.io/enforce": "restricted",
+                    "pod-security.kubernetes.io/enforce-version": "latest",
+                    "pod-security.kubernetes.io/audit": "restricted",
+                    "pod-security.kubernetes.io/warn": "restricted",
+                    "app.kubernetes.io/part-of": PART_OF,
+                    "environment": args.environment,
+                },
+            },
+            opts=pulumi.ResourceOptions(parent=self, provider=self.provider),
+        )
+        self.namespace: pulumi.Output[str] = namespace.metadata.name
+        self.register_outputs({"namespace": self.namespace})

@@ -1,0 +1,330 @@
+"""Run the real Pulumi program offline, under `pulumi.runtime.set_mocks`, and record what it registers.
+
+The mocks behave like the engine where the program and its tests can tell the difference:
+Kubernetes auto-naming (`<name>-<8 hex>` unless `metadata.name` is given), generated random
+values, image digests, whole numbers as ints, and every resource's type, name, inputs,
+parent, dependencies, provider and options. Stack config comes from `Pulumi.<stack>.yaml`
+(and the project defaults in `Pulumi.yaml`); `secure:` values become placeholder secrets and
+are never decrypted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import runpy
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# How the SDK marks a secret value on the wire (pulumi.runtime.rpc): a signature, not a secret.
+SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"  # noqa: S105
+SECRET_SIG_VALUE = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105
+REDACTED = "<redacted>"
+
+
+def secret_placeholder(key: str) -> str:
+    """What an encrypted (`secure:`) config value reads as offline: recognisable, never the real value."""
+    return f"offline-placeholder-secret-for-{key}-0123456789abcdef"
+
+
+@dataclass(frozen=True)
+class RecordedResource:
+    urn: str
+    type: str
+    name: str
+    raw_inputs: Mapping[str, Any]
+    outputs: Mapping[str, Any]
+    parent: str
+    depends_on: tuple[str, ...]
+    provider: str
+    custom: bool
+    protect: bool
+    retain_on_delete: bool
+    ignore_changes: tuple[str, ...]
+    additional_secret_outputs: tuple[str, ...]
+    delete_before_replace: bool
+    replace_on_changes: tuple[str, ...]
+    custom_timeouts: Mapping[str, str]
+
+    @property
+    def inputs(self) -> Any:
+        """The inputs with secrets unwrapped and whole numbers as ints (what a provider would see)."""
+        return plain(self.raw_inputs)
+
+    @property
+    def is_kubernetes_object(self) -> bool:
+        return self.custom and self.type.startswith("kubernetes:") and not self.type.startswith("kubernetes:helm")
+
+    @property
+    def kind(self) -> str:
+        return self.type.rsplit(":", 1)[-1]
+
+    def secret_values(self) -> list[str]:
+        """Every input value the program passed as a secret."""
+        return [str(value) for value in _secret_leaves(self.raw_inputs)]
+
+    def manifest(self) -> dict[str, Any]:
+        """The object as the provider would apply it: auto-named, secrets redacted."""
+        body = plain(redact(self.raw_inputs))
+        body["metadata"] = {**body.get("metadata", {}), "name": self.outputs["metadata"]["name"]}
+        if body.get("kind") == "Secret":
+            unredacted = self.inputs
+            for key in ("data", "stringData"):
+                if key in unredacted:
+                    body[key] = dict.fromkeys(unredacted[key], REDACTED)
+        return dict(body)
+
+
+@dataclass
+class StackRun:
+    stack: str
+    resources: list[RecordedResource] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    secret_outputs: set[str] = field(default_factory=set)
+
+    def of_type(self, type_token: str) -> list[RecordedResource]:
+        return [resource for resource in self.resources if resource.type == type_token]
+
+    def by_urn(self, urn: str) -> RecordedResource:
+        return next(resource for resource in self.resources if resource.urn == urn)
+
+    def kubernetes_objects(self) -> list[RecordedResource]:
+        return [resource for resource in self.resources if resource.is_kubernetes_object]
+
+    def manifests(self) -> list[dict[str, Any]]:
+        return [resource.manifest() for resource in self.kubernetes_objects()]
+
+    def find(self, kind: str, name_contains: str = "") -> list[RecordedResource]:
+        return [
+            resource
+            for resource in self.kubernetes_objects()
+            if resource.kind == kind and name_contains in resource.outputs["metadata"]["name"]
+        ]
+
+
+# ---------------------------------------------------------------------------------------
+# Values
+
+
+def _is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(SECRET_SIG_KEY) == SECRET_SIG_VALUE
+
+
+def _secret_leaves(value: Any) -> Iterator[Any]:
+    if _is_secret(value):
+        yield from _leaves(value["value"])
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _secret_leaves(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _secret_leaves(item)
+
+
+def _leaves(value: Any) -> Iterator[Any]:
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _leaves(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _leaves(item)
+    elif value is not None:
+        yield value
+
+
+def plain(value: Any) -> Any:
+    """Unwrap secrets, turn integral floats into ints (protobuf carries every number as a double)."""
+    if _is_secret(value):
+        return plain(value["value"])
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def redact(value: Any) -> Any:
+    if _is_secret(value):
+        return REDACTED
+    if isinstance(value, dict):
+        return {key: redact(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [redact(item) for item in value]
+    return value
+
+
+def _suffix(*parts: str) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:8]
+
+
+# ---------------------------------------------------------------------------------------
+# Stack config from disk
+
+
+def read_stack_config(
+    stack: str, config_file: Path | None = None, secrets: Mapping[str, str] | None = None
+) -> tuple[dict[str, str], list[str]]:
+    """(config map for set_all_config, secret keys) from Pulumi.yaml defaults and the stack file.
+
+    `secrets` (key -> plaintext, keys without the project prefix) are set as secret config,
+    as `pulumi config set --secret` would: the tests pass canary values this way.
+    """
+    project = yaml.safe_load((PROJECT_ROOT / "Pulumi.yaml").read_text())
+    name = project["name"]
+    values: dict[str, Any] = {}
+    for key, declaration in (project.get("config") or {}).items():
+        full_key = key if ":" in key else f"{name}:{key}"
+        if isinstance(declaration, dict) and "default" in declaration:
+            values[full_key] = declaration["default"]
+    path = config_file or PROJECT_ROOT / f"Pulumi.{stack}.yaml"
+    if not path.is_file():
+        raise FileNotFoundError(f"no stack config at {path}: expected Pulumi.{stack}.yaml or CONFIG=<file>")
+    document = yaml.safe_load(path.read_text()) or {}
+    secret_keys: list[str] = []
+    for key, value in (document.get("config") or {}).items():
+        full_key = key if ":" in key else f"{name}:{key}"
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            values[full_key] = secret_placeholder(full_key.split(":", 1)[1])
+            secret_keys.append(full_key)
+        else:
+            values[full_key] = value
+    for key, value in (secrets or {}).items():
+        values[f"{name}:{key}"] = value
+        secret_keys.append(f"{name}:{key}")
+    return {key: _config_text(value) for key, value in values.items()}, secret_keys
+
+
+def _config_text(value: Any) -> str:
+    """Pulumi hands structured config to programs as JSON text, scalars as their string form."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value)
+
+
+# ---------------------------------------------------------------------------------------
+# The mocks
+
+
+def _mock_classes() -> tuple[type, type]:
+    import pulumi
+    from pulumi.runtime.mocks import MockMonitor
+
+    class EngineLikeMocks(pulumi.runtime.Mocks):
+        def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+            state = dict(args.inputs)
+            if args.typ.startswith("kubernetes:") and "metadata" in state:
+                metadata = dict(plain(state["metadata"]) or {})
+                metadata.setdefault("name", f"{args.name}-{_suffix(args.typ, args.name)}")
+                state["metadata"] = metadata
+                return f"{metadata.get('namespace', '')}/{metadata['name']}".lstrip("/"), state
+            if args.typ == "random:index/randomPassword:RandomPassword":
+                length = int(plain(state.get("length", 16)))
+                seed = hashlib.sha256(f"password/{args.name}".encode()).hexdigest()
+                state["result"] = (seed * 4)[:length]
+                state["bcryptHash"] = "$2a$10$" + seed[:53]
+            if args.typ == "docker:index/image:Image":
+                image_name = plain(state["imageName"])
+                repository = image_name.rsplit(":", 1)[0] if ":" in image_name.split("/")[-1] else image_name
+                digest = hashlib.sha256(json.dumps(plain(state), sort_keys=True).encode()).hexdigest()
+                state["repoDigest"] = f"{repository}@sha256:{digest}"
+                state["baseImageName"] = image_name
+            return f"{args.name}-id", state
+
+        def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+            return {}, None
+
+    class RecordingMonitor(MockMonitor):
+        def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+            super().__init__(mocks)
+            self.recorded: list[RecordedResource] = []
+
+        def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method name
+            response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+            if request.type == "pulumi:pulumi:Stack":
+                return response
+            registration = self.resources.get(response.urn)
+            timeouts = request.customTimeouts
+            self.recorded.append(
+                RecordedResource(
+                    urn=response.urn,
+                    type=request.type,
+                    name=request.name,
+                    raw_inputs=_sync(request.object),
+                    outputs=plain(registration.state) if registration else {},
+                    parent=request.parent,
+                    depends_on=tuple(request.dependencies),
+                    provider=request.provider,
+                    custom=request.custom,
+                    protect=request.protect,
+                    retain_on_delete=request.retainOnDelete,
+                    ignore_changes=tuple(request.ignoreChanges),
+                    additional_secret_outputs=tuple(request.additionalSecretOutputs),
+                    delete_before_replace=request.deleteBeforeReplace,
+                    replace_on_changes=tuple(request.replaceOnChanges),
+                    custom_timeouts={"create": timeouts.create, "update": timeouts.update, "delete": timeouts.delete},
+                )
+            )
+            return response
+
+    return EngineLikeMocks, RecordingMonitor
+
+
+def _sync(struct: Any) -> dict[str, Any]:
+    from pulumi.runtime import rpc
+    from pulumi.runtime.sync_await import _ensure_event_loop
+
+    _ensure_event_loop()  # type: ignore[no-untyped-call]
+    return dict(rpc.deserialize_properties(struct, keep_unknowns=True, keep_internal=False))
+
+
+# ---------------------------------------------------------------------------------------
+# Running the program
+
+
+def run_stack(
+    stack: str,
+    config_file: Path | None = None,
+    secrets: Mapping[str, str] | None = None,
+    program_dir: Path = PROJECT_ROOT,
+) -> StackRun:
+    """Run `__main__.py` for `stack` under the mocks; return what it registered and exported."""
+    import pulumi
+    from pulumi.runtime import settings as runtime_settings
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    config, secret_keys = read_stack_config(stack, config_file, secrets)
+    project = yaml.safe_load((program_dir / "Pulumi.yaml").read_text())["name"]
+
+    mocks_class, monitor_class = _mock_classes()
+    mocks = mocks_class()
+    monitor = monitor_class(mocks)
+    runtime_settings.ROOT.set(None)
+    pulumi.runtime.set_all_config(config, secret_keys)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+
+    if str(program_dir) not in sys.path:
+        sys.path.insert(0, str(program_dir))
+    def program() -> None:
+        runpy.run_path(str(program_dir / "__main__.py"), run_name="__main__")
+
+    _sync_await(run_pulumi_func(program))
+
+    run = StackRun(stack=stack, resources=list(monitor.recorded))
+    root = runtime_settings.get_root_resource()
+    for name, value in (getattr(root, "outputs", None) or {}).items():
+        output = pulumi.Output.from_input(value)
+        run.outputs[name] = plain(_sync_await(output.future()))
+        if _sync_await(output.is_secret()):
+            run.secret_outputs.add(name)
+    return run
