@@ -1,0 +1,289 @@
+"""MySQL for the service: a hardened single-instance StatefulSet, or a managed server outside the cluster."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from components import kube
+from components.config import MySqlConfig
+from components.endpoints import DatabaseEndpoint, NetworkPeer
+from components.mysql_backup import CLIENT_CONFIG_DIR, CLIENT_CONFIG_KEY, MySqlBackup, MySqlBackupArgs
+from components.quantity import mebibytes
+
+MYSQL_PORT = 3306
+DATA_DIR = "/var/lib/mysql"
+CLIENT_CONFIG = f"{CLIENT_CONFIG_DIR}/{CLIENT_CONFIG_KEY}"
+
+
+@dataclass(frozen=True)
+class MySqlArgs:
+    config: MySqlConfig
+    namespace: pulumi.Input[str]
+    provider: k8s.Provider
+    root_password: pulumi.Output[str] | None = None  # from secret config; else generated
+    app_password: pulumi.Output[str] | None = None
+    protect: bool = False  # prod: the StatefulSet and the volumes survive delete/replace
+
+
+class MySql(pulumi.ComponentResource):
+    """The service's database: `endpoint` to connect, `network_peer` and `backup_clients` to isolate it."""
+
+    def __init__(self, name: str, args: MySqlArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("fastapi-service:data:MySql", name, None, opts)
+        config = args.config
+        self.backup_clients: list[dict[str, str]] = []
+        if config.mode == "external":
+            if args.app_password is None or config.host is None:  # config validation makes this unreachable
+                raise ValueError("external MySQL needs mysql.host and the mysqlPassword secret")
+            self.endpoint = DatabaseEndpoint(
+                config.host, config.port, config.database, config.user, pulumi.Output.secret(args.app_password)
+            )
+            self.network_peer: NetworkPeer | None = None
+            self.secret_name: pulumi.Output[str] | None = None
+            self.register_outputs({"host": config.host, "secretName": None})
+            return
+
+        child = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        # In prod the data outlives a mistaken delete or a replacing change (see Storage.lock).
+        kept = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=args.protect, retain_on_delete=args.protect))
+        labels = kube.labels(name="mysql", instance=name, component="database")
+        selector = kube.selector(name="mysql", instance=name)
+        root_password = args.root_password or self._generated(f"{name}-root-password", args.protect)
+        app_password = args.app_password or self._generated(f"{name}-app-password", args.protect)
+
+        secret = k8s.core.v1.Secret(
+            f"{name}-auth",
+            metadata=_metadata(f"{name}-auth", args.namespace, labels),
+            type="Opaque",
+            string_data={
+                "root-password": pulumi.Output.secret(root_password),
+                "password": pulumi.Output.secret(app_password),
+                # For probes and the backup job: credentials in a file, never on a command line.
+                CLIENT_CONFIG_KEY: pulumi.Output.secret(root_password).apply(_client_option_file),
+            },
+            opts=child,
+        )
+        settings = k8s.core.v1.ConfigMap(
+            f"{name}-config",
+            metadata=_metadata(f"{name}-config", args.namespace, labels),
+            data={"server.cnf": server_settings(config)},
+            opts=child,
+        )
+        account = k8s.core.v1.ServiceAccount(
+            name,
+            metadata=_metadata(name, args.namespace, labels),
+            automount_service_account_token=False,
+            opts=child,
+        )
+        headless = k8s.core.v1.Service(
+            f"{name}-headless",
+            metadata=_metadata(f"{name}-headless", args.namespace, labels),
+            spec=_service_spec(selector, MYSQL_PORT, headless=True),
+            opts=child,
+        )
+        client_service = k8s.core.v1.Service(
+            name,
+            metadata=_metadata(name, args.namespace, labels),
+            spec=_service_spec(selector, config.port, headless=False),
+            opts=child,
+        )
+        statefulset_spec: k8s.apps.v1.StatefulSetSpecArgsDict = {
+            "serviceName": headless.metadata.name,
+            "replicas": 1,
+            "selector": {"matchLabels": selector},
+            "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
+            "template": {
+                # A changed my.cnf only takes effect on restart: roll the pod when it changes.
+                "metadata": {"labels": labels, "annotations": {"checksum/config": _digest(server_settings(config))}},
+                "spec": _pod_spec(config, account.metadata.name, secret.metadata.name, settings.metadata.name),
+            },
+            # Immutable: a change here replaces the StatefulSet. Keep the metadata minimal and stable.
+            "volumeClaimTemplates": [_volume_claim(config)],
+        }
+        statefulset = k8s.apps.v1.StatefulSet(
+            name,
+            metadata=_metadata(name, args.namespace, labels),
+            spec=statefulset_spec,
+            # First start initialises the data directory and loads time zones: allow for it.
+            opts=pulumi.ResourceOptions.merge(
+                kept, pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(create="15m", update="15m"))
+            ),
+        )
+        k8s.policy.v1.PodDisruptionBudget(
+            name,
+            metadata=_metadata(name, args.namespace, labels),
+            spec=_disruption_budget_spec(selector),
+            opts=child,
+        )
+
+        # Depending on the StatefulSet makes consumers (the migration Job) wait until MySQL is ready.
+        host = pulumi.Output.all(client_service.metadata.name, args.namespace, statefulset.metadata.name).apply(
+            lambda parts: f"{parts[0]}.{parts[1]}.svc.cluster.local"
+        )
+        self.endpoint = DatabaseEndpoint(host, config.port, config.database, config.user, pulumi.Output.secret(app_password))
+        self.network_peer = NetworkPeer(pod_selector=selector, port=MYSQL_PORT)
+        self.secret_name = secret.metadata.name
+        if config.backup.enabled:
+            backup = MySqlBackup(
+                f"{name}-backup",
+                MySqlBackupArgs(
+                    config=config.backup,
+                    image=config.image,
+                    namespace=args.namespace,
+                    provider=args.provider,
+                    host=host,
+                    port=config.port,
+                    database=config.database,
+                    secret_name=secret.metadata.name,
+                    protect=args.protect,
+                ),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            self.backup_clients = [backup.pod_selector]
+        self.register_outputs({"host": host, "secretName": self.secret_name})
+
+    def _generated(self, name: str, protect: bool) -> pulumi.Output[str]:
+        # Stable across ups (state holds it); protected in prod because the server keeps the
+        # password it was initialised with: a new one in the Secret would lock the app out.
+        password = random.RandomPassword(name, length=32, special=False, opts=pulumi.ResourceOptions(parent=self, protect=protect))
+        return password.result
+
+
+def server_settings(config: MySqlConfig) -> str:
+    """my.cnf for the pod, sized from the container's memory limit."""
+    memory = mebibytes(config.resources.limits.memory)
+    # InnoDB's cache gets half the limit (MySQL rounds it to its chunk size); the rest covers
+    # per-connection buffers and the server itself, so the kernel never OOM-kills mysqld.
+    buffer_pool = max(128, memory // 2)
+    connections = min(500, max(50, memory // 8))
+    return "\n".join(
+        [
+            "[mysqld]",
+            # A subdirectory: a fresh volume's root may hold lost+found, which --initialize refuses.
+            f"datadir = {DATA_DIR}/data",
+            "character-set-server = utf8mb4",
+            "collation-server = utf8mb4_0900_ai_ci",
+            "skip-name-resolve",
+            # One server, logical backups: binary logs would only fill the volume.
+            "skip-log-bin",
+            "secure-file-priv = NULL",  # no SELECT ... INTO OUTFILE / LOAD DATA from the server's disk
+            "mysqlx = OFF",  # the service speaks the classic protocol; one port to expose and police
+            "tmpdir = /tmp",
+            f"innodb_buffer_pool_size = {buffer_pool}M",
+            f"max_connections = {connections}",
+            # performance_schema reserves a few hundred MiB up front: too much for a small pod.
+            f"performance_schema = {'ON' if memory >= 1024 else 'OFF'}",
+            "",
+        ]
+    )
+
+
+def _client_option_file(password: str) -> str:
+    escaped = password.replace("\\", "\\\\").replace('"', '\\"')
+    return f'[client]\nuser = root\npassword = "{escaped}"\n'
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _volume_claim(config: MySqlConfig) -> k8s.core.v1.PersistentVolumeClaimArgsDict:
+    return {
+        "metadata": {"name": "data"},
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": config.storage.class_name,
+            "resources": {"requests": {"storage": config.storage.size}},
+        },
+    }
+
+
+def _probe(command: list[str], period: int, failures: int) -> k8s.core.v1.ProbeArgsDict:
+    return {"exec": {"command": command}, "periodSeconds": period, "timeoutSeconds": 5, "failureThreshold": failures}
+
+
+def _probes() -> dict[str, k8s.core.v1.ProbeArgsDict]:
+    tcp = ["--protocol=TCP", "--host=127.0.0.1", f"--port={MYSQL_PORT}", "--connect-timeout=3"]
+    # Over TCP: the entrypoint's initialisation server listens only on the socket, so the pod
+    # is not ready before the real server is. Credentials come from the option file.
+    query = ["mysql", f"--defaults-extra-file={CLIENT_CONFIG}", *tcp, "--execute=SELECT 1"]
+    # Liveness asks "is mysqld answering?": mysqladmin ping succeeds even when the login is
+    # refused, so a password mismatch shows as not-ready instead of a restart loop.
+    ping = ["mysqladmin", f"--defaults-extra-file={CLIENT_CONFIG}", *tcp, "ping"]
+    return {
+        "startupProbe": _probe(query, period=10, failures=60),  # up to 10 minutes for first start
+        "readinessProbe": _probe(query, period=10, failures=3),
+        "livenessProbe": _probe(ping, period=20, failures=6),
+    }
+
+
+def _container(config: MySqlConfig) -> k8s.core.v1.ContainerArgsDict:
+    return {
+        "name": "mysql",
+        "image": config.image,
+        "imagePullPolicy": "Always",
+        # The official entrypoint creates the database and user on first start; passwords come
+        # from files (the Secret), not from env values.
+        "env": [
+            {"name": "MYSQL_DATABASE", "value": config.database},
+            {"name": "MYSQL_USER", "value": config.user},
+            {"name": "MYSQL_ROOT_PASSWORD_FILE", "value": f"{CLIENT_CONFIG_DIR}/root-password"},
+            {"name": "MYSQL_PASSWORD_FILE", "value": f"{CLIENT_CONFIG_DIR}/password"},
+        ],
+        "ports": [{"name": "mysql", "containerPort": MYSQL_PORT, "protocol": "TCP"}],
+        "resources": config.resources.model_dump(),
+        "securityContext": kube.container_security(),
+        **_probes(),
+        "volumeMounts": [
+            {"name": "data", "mountPath": DATA_DIR},
+            {"name": "config", "mountPath": "/etc/mysql/conf.d", "readOnly": True},
+            {"name": "secrets", "mountPath": CLIENT_CONFIG_DIR, "readOnly": True},
+            # Writable spots on a read-only root: socket and pid file, temporary tables.
+            {"name": "run", "mountPath": "/var/run/mysqld"},
+            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - a private emptyDir, not the host's /tmp
+        ],
+    }
+
+
+def _pod_spec(
+    config: MySqlConfig, account: pulumi.Input[str], secret: pulumi.Input[str], settings: pulumi.Input[str]
+) -> k8s.core.v1.PodSpecArgsDict:
+    volumes: list[k8s.core.v1.VolumeArgsDict] = [
+        {"name": "config", "configMap": {"name": settings}},
+        {"name": "secrets", "secret": {"secretName": secret, "defaultMode": 0o440}},
+        {"name": "run", "emptyDir": {"sizeLimit": "16Mi"}},
+        kube.tmp_volume(size="1Gi"),
+    ]
+    return {
+        "serviceAccountName": account,
+        "automountServiceAccountToken": False,  # mysqld never talks to the API server
+        "enableServiceLinks": False,  # no MYSQL_PORT-style env vars for the entrypoint to trip over
+        # uid 10001 with fsGroup: the volume is writable without the image's root-then-gosu step.
+        "securityContext": kube.pod_security(),
+        "terminationGracePeriodSeconds": 60,  # a clean InnoDB shutdown avoids crash recovery
+        "containers": [_container(config)],
+        "volumes": volumes,
+    }
+
+
+def _service_spec(selector: dict[str, str], port: int, *, headless: bool) -> k8s.core.v1.ServiceSpecArgsDict:
+    ports: list[k8s.core.v1.ServicePortArgsDict] = [{"name": "mysql", "port": port, "targetPort": "mysql"}]
+    if headless:
+        # The StatefulSet's governing Service: the pod's DNS record exists while it starts.
+        return {"clusterIP": "None", "publishNotReadyAddresses": True, "selector": selector, "ports": ports}
+    return {"type": "ClusterIP", "selector": selector, "ports": ports}
+
+
+def _disruption_budget_spec(selector: dict[str, str]) -> k8s.policy.v1.PodDisruptionBudgetSpecArgsDict:
+    # One replica: minAvailable 1 (or maxUnavailable 0) would block every node drain forever.
+    # maxUnavailable 1 lets a drain evict it, one voluntary disruption at a time.
+    return {"maxUnavailable": 1, "selector": {"matchLabels": selector}}
+
+
+def _metadata(name: str, namespace: pulumi.Input[str], labels: dict[str, str]) -> k8s.meta.v1.ObjectMetaArgsDict:
+    return {"name": name, "namespace": namespace, "labels": labels}

@@ -1,0 +1,85 @@
+"""NetworkPolicies for the namespace: deny all ingress, then allow exactly the paths the service uses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import kube
+from components.config import Ingress
+from components.endpoints import NetworkPeer
+
+
+@dataclass(frozen=True)
+class NetworkPoliciesArgs:
+    namespace: pulumi.Input[str]
+    provider: k8s.Provider
+    app: NetworkPeer  # the API pods and their port
+    mysql: NetworkPeer | None  # None: MySQL is outside the cluster
+    mysql_clients: list[dict[str, str]]  # pod selectors allowed to reach MySQL (api, migrations, backups)
+    redis: NetworkPeer | None  # the API pods are its only clients
+    ingress: Ingress  # when enabled, the controller's namespace may reach the app
+
+
+class NetworkPolicies(pulumi.ComponentResource):
+    """Ingress isolation. Egress stays open: pods need DNS and, in external mode, managed
+    servers whose addresses a NetworkPolicy (IP blocks only) can't name reliably.
+
+    Kubelet probes come from the node and are not subject to these policies.
+    """
+
+    def __init__(self, name: str, args: NetworkPoliciesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("fastapi-service:network:NetworkPolicies", name, None, opts)
+        self._args = args
+        self._name = name
+        self.policy_names: list[pulumi.Output[str]] = []
+
+        # Selects every pod: anything not allowed below is refused.
+        self._policy("default-deny-ingress", {}, [])
+        if args.mysql is not None:
+            self._policy("mysql", args.mysql.pod_selector, _from_pods(args.mysql_clients, args.mysql.port))
+        if args.redis is not None:
+            self._policy("redis", args.redis.pod_selector, _from_pods([args.app.pod_selector], args.redis.port))
+        if args.ingress.enabled:
+            controller = {"kubernetes.io/metadata.name": args.ingress.controller_namespace}
+            self._policy(
+                "app-from-ingress",
+                args.app.pod_selector,
+                [{"from": [{"namespaceSelector": {"matchLabels": controller}}], "ports": [_tcp(args.app.port)]}],
+            )
+        self.register_outputs({"policies": self.policy_names})
+
+    def _policy(self, suffix: str, pod_selector: dict[str, str], rules: list[k8s.networking.v1.NetworkPolicyIngressRuleArgsDict]) -> None:
+        policy_name = f"{self._name}-{suffix}"
+        spec: k8s.networking.v1.NetworkPolicySpecArgsDict = {
+            "podSelector": {"matchLabels": pod_selector},
+            "policyTypes": ["Ingress"],
+            "ingress": rules,
+        }
+        policy = k8s.networking.v1.NetworkPolicy(
+            policy_name,
+            metadata={
+                "name": policy_name,
+                "namespace": self._args.namespace,
+                "labels": kube.labels(name="network-policy", instance=self._name, component="network"),
+            },
+            spec=spec,
+            opts=pulumi.ResourceOptions(parent=self, provider=self._args.provider),
+        )
+        self.policy_names.append(policy.metadata.name)
+
+
+def _tcp(port: int) -> k8s.networking.v1.NetworkPolicyPortArgsDict:
+    return {"protocol": "TCP", "port": port}
+
+
+def _from_pods(selectors: list[dict[str, str]], port: int) -> list[k8s.networking.v1.NetworkPolicyIngressRuleArgsDict]:
+    # An ingress rule with an empty `from` admits every source: with no clients, no rule at all.
+    if any(not selector for selector in selectors):
+        raise ValueError("an empty pod selector would admit every pod in the namespace")
+    unique = [dict(items) for items in dict.fromkeys(tuple(sorted(selector.items())) for selector in selectors)]
+    if not unique:
+        return []
+    return [{"from": [{"podSelector": {"matchLabels": selector}} for selector in unique], "ports": [_tcp(port)]}]

@@ -1,0 +1,236 @@
+"""Redis for the service's cache: a password-protected StatefulSet, or a managed server outside the cluster."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pulumi_random as random
+
+from components import kube
+from components.config import RedisConfig
+from components.endpoints import CacheEndpoint, NetworkPeer
+from components.quantity import parse_quantity
+
+REDIS_PORT = 6379
+CONFIG_DIR = "/etc/redis/conf"
+AUTH_DIR = "/etc/redis/secret"
+
+
+@dataclass(frozen=True)
+class RedisArgs:
+    config: RedisConfig
+    namespace: pulumi.Input[str]
+    provider: k8s.Provider
+    password: pulumi.Output[str] | None = None  # from secret config; else generated
+    protect: bool = False  # prod: the StatefulSet and its volume survive delete/replace
+
+
+class Redis(pulumi.ComponentResource):
+    """The service's cache: `endpoint` to connect, `network_peer` to isolate it."""
+
+    def __init__(self, name: str, args: RedisArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("fastapi-service:data:Redis", name, None, opts)
+        config = args.config
+        if config.mode == "external":
+            if args.password is None or config.host is None:  # config validation makes this unreachable
+                raise ValueError("external Redis needs redis.host and the redisPassword secret")
+            self.endpoint = CacheEndpoint(config.host, config.port, pulumi.Output.secret(args.password))
+            self.network_peer: NetworkPeer | None = None
+            self.secret_name: pulumi.Output[str] | None = None
+            self.register_outputs({"host": config.host, "secretName": None})
+            return
+
+        child = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        kept = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=args.protect, retain_on_delete=args.protect))
+        labels = kube.labels(name="redis", instance=name, component="cache")
+        selector = kube.selector(name="redis", instance=name)
+        password: pulumi.Output[str] = pulumi.Output.secret(
+            args.password
+            or random.RandomPassword(
+                f"{name}-password", length=32, special=False, opts=pulumi.ResourceOptions(parent=self, protect=args.protect)
+            ).result
+        )
+
+        secret = k8s.core.v1.Secret(
+            f"{name}-auth",
+            metadata=_metadata(f"{name}-auth", args.namespace, labels),
+            type="Opaque",
+            string_data={
+                "password": password,
+                # `include`d by redis.conf: the password is never on redis-server's command line.
+                "auth.conf": password.apply(_auth_config),
+            },
+            opts=child,
+        )
+        server_config = redis_config(config)
+        settings = k8s.core.v1.ConfigMap(
+            f"{name}-config",
+            metadata=_metadata(f"{name}-config", args.namespace, labels),
+            data={"redis.conf": server_config},
+            opts=child,
+        )
+        account = k8s.core.v1.ServiceAccount(
+            name,
+            metadata=_metadata(name, args.namespace, labels),
+            automount_service_account_token=False,
+            opts=child,
+        )
+        headless = k8s.core.v1.Service(
+            f"{name}-headless",
+            metadata=_metadata(f"{name}-headless", args.namespace, labels),
+            spec=_service_spec(selector, REDIS_PORT, headless=True),
+            opts=child,
+        )
+        client_service = k8s.core.v1.Service(
+            name,
+            metadata=_metadata(name, args.namespace, labels),
+            spec=_service_spec(selector, config.port, headless=False),
+            opts=child,
+        )
+        statefulset_spec: k8s.apps.v1.StatefulSetSpecArgsDict = {
+            "serviceName": headless.metadata.name,
+            "replicas": 1,
+            "selector": {"matchLabels": selector},
+            "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
+            "template": {
+                # redis.conf is read at start: roll the pod when it changes.
+                "metadata": {"labels": labels, "annotations": {"checksum/config": hashlib.sha256(server_config.encode()).hexdigest()}},
+                "spec": _pod_spec(config, account.metadata.name, secret.metadata.name, settings.metadata.name),
+            },
+            # Immutable: a change here replaces the StatefulSet. Keep the metadata minimal and stable.
+            "volumeClaimTemplates": [
+                {
+                    "metadata": {"name": "data"},
+                    "spec": {
+                        "accessModes": ["ReadWriteOnce"],
+                        "storageClassName": config.storage.class_name,
+                        "resources": {"requests": {"storage": config.storage.size}},
+                    },
+                }
+            ],
+        }
+        statefulset = k8s.apps.v1.StatefulSet(
+            name,
+            metadata=_metadata(name, args.namespace, labels),
+            spec=statefulset_spec,
+            opts=kept,
+        )
+        k8s.policy.v1.PodDisruptionBudget(
+            name,
+            metadata=_metadata(name, args.namespace, labels),
+            spec=_disruption_budget_spec(selector),
+            opts=child,
+        )
+
+        # Depending on the StatefulSet orders the app after a ready Redis.
+        host = pulumi.Output.all(client_service.metadata.name, args.namespace, statefulset.metadata.name).apply(
+            lambda parts: f"{parts[0]}.{parts[1]}.svc.cluster.local"
+        )
+        self.endpoint = CacheEndpoint(host, config.port, password)
+        self.network_peer = NetworkPeer(pod_selector=selector, port=REDIS_PORT)
+        self.secret_name = secret.metadata.name
+        self.register_outputs({"host": host, "secretName": self.secret_name})
+
+
+def maxmemory_bytes(config: RedisConfig) -> int:
+    """maxmemory as `maxmemoryPercent` of the memory limit: headroom for fork (AOF rewrite) and buffers."""
+    return int(parse_quantity(config.resources.limits.memory) * config.maxmemory_percent // 100)
+
+
+def redis_config(config: RedisConfig) -> str:
+    lines = [
+        f"port {REDIS_PORT}",
+        "bind * -::*",  # every IPv4 and (if present) IPv6 address: reached through the Service
+        # With a password set, protected mode changes nothing; kept on as a second line of defence.
+        "protected-mode yes",
+        "dir /data",
+        f"maxmemory {maxmemory_bytes(config)}",
+        f"maxmemory-policy {config.maxmemory_policy}",
+        f"appendonly {'yes' if config.append_only else 'no'}",
+        # fsync once a second: at most a second of writes lost on a crash, at near-memory speed.
+        "appendfsync everysec",
+        "save 3600 1 300 100 60 10000",
+        f"include {AUTH_DIR}/auth.conf",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _auth_config(password: str) -> str:
+    quoted = '"' + password.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"requirepass {quoted}\nmasterauth {quoted}\n"
+
+
+def _probe(accept: str, period: int, failures: int) -> k8s.core.v1.ProbeArgsDict:
+    # The password goes from the mounted file to REDISCLI_AUTH inside the probe's own shell:
+    # not in the pod spec's env, not on redis-cli's argv.
+    script = f'REDISCLI_AUTH="$(cat {AUTH_DIR}/password)" redis-cli -h 127.0.0.1 -p {REDIS_PORT} ping | grep -Eq "^({accept})$"'
+    return {"exec": {"command": ["sh", "-c", script]}, "periodSeconds": period, "timeoutSeconds": 5, "failureThreshold": failures}
+
+
+def _probes() -> dict[str, k8s.core.v1.ProbeArgsDict]:
+    return {
+        # LOADING: replaying the AOF after a restart; alive, not yet ready to serve.
+        "startupProbe": _probe("PONG|LOADING.*", period=5, failures=60),
+        "readinessProbe": _probe("PONG", period=10, failures=3),
+        "livenessProbe": _probe("PONG|LOADING.*", period=20, failures=6),
+    }
+
+
+def _container(config: RedisConfig) -> k8s.core.v1.ContainerArgsDict:
+    return {
+        "name": "redis",
+        "image": config.image,
+        "imagePullPolicy": "Always",
+        "command": ["redis-server", f"{CONFIG_DIR}/redis.conf"],
+        "ports": [{"name": "redis", "containerPort": REDIS_PORT, "protocol": "TCP"}],
+        "resources": config.resources.model_dump(),
+        "securityContext": kube.container_security(),
+        **_probes(),
+        "volumeMounts": [
+            {"name": "data", "mountPath": "/data"},
+            {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
+            {"name": "secret", "mountPath": AUTH_DIR, "readOnly": True},
+            {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 - a private emptyDir, not the host's /tmp
+        ],
+    }
+
+
+def _pod_spec(
+    config: RedisConfig, account: pulumi.Input[str], secret: pulumi.Input[str], settings: pulumi.Input[str]
+) -> k8s.core.v1.PodSpecArgsDict:
+    volumes: list[k8s.core.v1.VolumeArgsDict] = [
+        {"name": "config", "configMap": {"name": settings}},
+        {"name": "secret", "secret": {"secretName": secret, "defaultMode": 0o440}},
+        kube.tmp_volume(),
+    ]
+    return {
+        "serviceAccountName": account,
+        "automountServiceAccountToken": False,  # redis never talks to the API server
+        "enableServiceLinks": False,  # no REDIS_PORT-style env vars in the container
+        "securityContext": kube.pod_security(),
+        "terminationGracePeriodSeconds": 30,
+        "containers": [_container(config)],
+        "volumes": volumes,
+    }
+
+
+def _service_spec(selector: dict[str, str], port: int, *, headless: bool) -> k8s.core.v1.ServiceSpecArgsDict:
+    ports: list[k8s.core.v1.ServicePortArgsDict] = [{"name": "redis", "port": port, "targetPort": "redis"}]
+    if headless:
+        # The StatefulSet's governing Service: the pod's DNS record exists while it starts.
+        return {"clusterIP": "None", "publishNotReadyAddresses": True, "selector": selector, "ports": ports}
+    return {"type": "ClusterIP", "selector": selector, "ports": ports}
+
+
+def _disruption_budget_spec(selector: dict[str, str]) -> k8s.policy.v1.PodDisruptionBudgetSpecArgsDict:
+    # One replica: minAvailable 1 (or maxUnavailable 0) would block every node drain forever.
+    # maxUnavailable 1 lets a drain evict it, one voluntary disruption at a time.
+    return {"maxUnavailable": 1, "selector": {"matchLabels": selector}}
+
+
+def _metadata(name: str, namespace: pulumi.Input[str], labels: dict[str, str]) -> k8s.meta.v1.ObjectMetaArgsDict:
+    return {"name": name, "namespace": namespace, "labels": labels}
