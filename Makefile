@@ -40,7 +40,7 @@ lint: $(VENV)/.installed ## ruff and mypy over the Pulumi program, its tooling a
 	$(VENV)/bin/mypy
 
 .PHONY: test-infra
-test-infra: $(VENV)/.installed ## The Pulumi program's tests (offline engine)
+test-infra: $(VENV)/.installed $(APP_STAMP) ## The Pulumi program's tests (offline engine)
 	$(PY) -m pytest tests; rc=$$?; [ $$rc -eq 5 ] && { echo "pytest: no tests collected"; rc=0; }; exit $$rc
 
 .PHONY: test-app

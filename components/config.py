@@ -11,8 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import pulumi
 from pydantic import (
@@ -20,11 +19,13 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    TypeAdapter,
     ValidationError,
     field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticUndefined
 
 from components.quantity import (
     REGISTRY_PATTERN,
@@ -462,7 +463,8 @@ def parse_stack_config(stack: str, raw: Mapping[str, Any], secrets: Secrets) -> 
             continue
         field = StackConfig.model_fields[name]
         try:
-            sections[name] = _validate_field(field.annotation, raw[key])
+            annotation = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+            sections[name] = TypeAdapter(annotation).validate_python(raw[key])
         except ValidationError as error:
             problems += _problems_from(error, key)
     if problems:
@@ -475,12 +477,6 @@ def parse_stack_config(stack: str, raw: Mapping[str, Any], secrets: Secrets) -> 
     if problems:
         raise ConfigError(stack, problems)
     return cfg
-
-
-def _validate_field(annotation: Any, value: Any) -> Any:
-    from pydantic import TypeAdapter
-
-    return TypeAdapter(annotation).validate_python(value)
 
 
 def _read_raw(config: pulumi.Config) -> dict[str, Any]:
@@ -544,29 +540,42 @@ def describe_keys() -> list[tuple[str, str, str, str]]:
                 continue
             key = f"{prefix}{to_camel(name)}"
             default = getattr(defaults, name, None) if defaults is not None else field.default
-            annotation = field.annotation
-            if isinstance(annotation, type) and issubclass(annotation, _Model):
-                walk(annotation, f"{key}.", default)
+            nested = _nested_model(field.annotation)
+            if nested is not None:
+                walk(nested, f"{key}.", default)
                 continue
-            rows.append((key, _type_name(annotation), _default_text(default), field.description or ""))
+            rows.append((key, _type_name(field.annotation), _default_text(default), field.description or ""))
 
     walk(StackConfig, "", None)
-    rows += [
-        (key, "secret string", "generated" if key not in {"registryPassword"} else "-", "pulumi config set --secret") for key in SECRET_KEYS
-    ]
+    for key in SECRET_KEYS:
+        default = "-" if key == "registryPassword" else "generated"
+        rows.append((key, "secret string", default, f"pulumi config set --secret {key}"))
     return rows
 
 
+def _nested_model(annotation: Any) -> type[BaseModel] | None:
+    candidates = [annotation, *get_args(annotation)]
+    return next((item for item in candidates if isinstance(item, type) and issubclass(item, _Model)), None)
+
+
 def _type_name(annotation: Any) -> str:
-    text = getattr(annotation, "__name__", None) or str(annotation)
-    return text.replace("typing.", "").replace("Annotated[", "").replace("NoneType", "None")
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return _type_name(args[0])
+    if origin is Literal:
+        return " / ".join(str(arg) for arg in args)
+    if args and type(None) in args:
+        return _type_name(next(arg for arg in args if arg is not type(None))) + " (optional)"
+    if origin is list:
+        return f"list of {_type_name(args[0])}"
+    return getattr(annotation, "__name__", str(annotation))
 
 
 def _default_text(value: Any) -> str:
     if value is None:
         return "-"
-    if isinstance(value, Decimal):
-        return str(value)
+    if value is PydanticUndefined:
+        return "required"
     if isinstance(value, bool):
         return str(value).lower()
     return json.dumps(value) if isinstance(value, list) else str(value)

@@ -244,9 +244,9 @@ def _mock_classes() -> tuple[type, type]:
             return {}, None
 
     class RecordingMonitor(MockMonitor):
-        def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+        def __init__(self, mocks: pulumi.runtime.Mocks, recorded: list[RecordedResource]) -> None:
             super().__init__(mocks)
-            self.recorded: list[RecordedResource] = []
+            self.recorded = recorded
 
         def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - the gRPC method name
             response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
@@ -296,8 +296,13 @@ def run_stack(
     config_file: Path | None = None,
     secrets: Mapping[str, str] | None = None,
     program_dir: Path = PROJECT_ROOT,
+    registered: list[RecordedResource] | None = None,
 ) -> StackRun:
-    """Run `__main__.py` for `stack` under the mocks; return what it registered and exported."""
+    """Run `__main__.py` for `stack` under the mocks; return what it registered and exported.
+
+    `registered`, when given, receives each resource as it registers, so a caller can see
+    what a failing program registered before it failed.
+    """
     import pulumi
     from pulumi.runtime import settings as runtime_settings
     from pulumi.runtime.stack import run_pulumi_func
@@ -308,13 +313,14 @@ def run_stack(
 
     mocks_class, monitor_class = _mock_classes()
     mocks = mocks_class()
-    monitor = monitor_class(mocks)
+    monitor = monitor_class(mocks, registered if registered is not None else [])
     runtime_settings.ROOT.set(None)
     pulumi.runtime.set_all_config(config, secret_keys)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
 
     if str(program_dir) not in sys.path:
         sys.path.insert(0, str(program_dir))
+
     def program() -> None:
         runpy.run_path(str(program_dir / "__main__.py"), run_name="__main__")
 
