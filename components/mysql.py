@@ -12,7 +12,7 @@ import pulumi_random as random
 from components import kube
 from components.config import MySqlConfig
 from components.endpoints import DatabaseEndpoint, NetworkPeer
-from components.mysql_backup import CLIENT_CONFIG_DIR, CLIENT_CONFIG_KEY, MySqlBackup, MySqlBackupArgs
+from components.mysql_backup import CLIENT_CONFIG_DIR, CLIENT_CONFIG_KEY, MySqlBackup, MySqlBackupArgs, client_option_file
 from components.quantity import mebibytes
 
 MYSQL_PORT = 3306
@@ -53,18 +53,21 @@ class MySql(pulumi.ComponentResource):
         kept = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=args.protect, retain_on_delete=args.protect))
         labels = kube.labels(name="mysql", instance=name, component="database")
         selector = kube.selector(name="mysql", instance=name)
-        root_password = args.root_password or self._generated(f"{name}-root-password", args.protect)
-        app_password = args.app_password or self._generated(f"{name}-app-password", args.protect)
+        # Secret from end to end, whichever the source: config secrets and RandomPassword both are.
+        root_password: pulumi.Output[str] = pulumi.Output.secret(
+            args.root_password or self._generated(f"{name}-root-password", args.protect)
+        )
+        app_password: pulumi.Output[str] = pulumi.Output.secret(args.app_password or self._generated(f"{name}-app-password", args.protect))
 
         secret = k8s.core.v1.Secret(
             f"{name}-auth",
             metadata=_metadata(f"{name}-auth", args.namespace, labels),
             type="Opaque",
             string_data={
-                "root-password": pulumi.Output.secret(root_password),
-                "password": pulumi.Output.secret(app_password),
+                "root-password": root_password,
+                "password": app_password,
                 # For probes and the backup job: credentials in a file, never on a command line.
-                CLIENT_CONFIG_KEY: pulumi.Output.secret(root_password).apply(_client_option_file),
+                CLIENT_CONFIG_KEY: root_password.apply(client_option_file),
             },
             opts=child,
         )
@@ -125,7 +128,7 @@ class MySql(pulumi.ComponentResource):
         host = pulumi.Output.all(client_service.metadata.name, args.namespace, statefulset.metadata.name).apply(
             lambda parts: f"{parts[0]}.{parts[1]}.svc.cluster.local"
         )
-        self.endpoint = DatabaseEndpoint(host, config.port, config.database, config.user, pulumi.Output.secret(app_password))
+        self.endpoint = DatabaseEndpoint(host, config.port, config.database, config.user, app_password)
         self.network_peer = NetworkPeer(pod_selector=selector, port=MYSQL_PORT)
         self.secret_name = secret.metadata.name
         if config.backup.enabled:
@@ -181,11 +184,6 @@ def server_settings(config: MySqlConfig) -> str:
             "",
         ]
     )
-
-
-def _client_option_file(password: str) -> str:
-    escaped = password.replace("\\", "\\\\").replace('"', '\\"')
-    return f'[client]\nuser = root\npassword = "{escaped}"\n'
 
 
 def _digest(text: str) -> str:

@@ -20,6 +20,12 @@ CLIENT_CONFIG_DIR = "/etc/mysql/secrets"
 CLIENT_CONFIG_KEY = "client.cnf"
 
 
+def client_option_file(password: str, user: str = "root") -> str:
+    """A MySQL client option file: clients read credentials from it instead of their argv."""
+    escaped = password.replace("\\", "\\\\").replace('"', '\\"')
+    return f'[client]\nuser = {user}\npassword = "{escaped}"\n'
+
+
 def _connection(defaults_file: str, host: str, port: int) -> str:
     # --defaults-extra-file must come first; it carries user and password, so neither is on argv.
     return f"--defaults-extra-file={shlex.quote(defaults_file)} --host={shlex.quote(host)} --port={port} --default-character-set=utf8mb4"
