@@ -4,13 +4,13 @@ The table of contents: read the config, stand up the pieces in dependency order,
 """
 
 import pulumi
-from components.mysql import MySql, MySqlArgs
-from components.network import NetworkPolicies, NetworkPoliciesArgs
-from components.redis import Redis, RedisArgs
 
 from components.cluster import Cluster, ClusterArgs
 from components.config import load_stack_config
 from components.image import AppImage, AppImageArgs
+from components.mysql import MySql, MySqlArgs
+from components.network import NetworkPolicies, NetworkPoliciesArgs
+from components.redis import Redis, RedisArgs
 from components.service import AppService, AppServiceArgs
 
 config = load_stack_config()

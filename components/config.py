@@ -463,7 +463,7 @@ def parse_stack_config(stack: str, raw: Mapping[str, Any], secrets: Secrets) -> 
             continue
         field = StackConfig.model_fields[name]
         try:
-            annotation = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+            annotation: Any = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
             sections[name] = TypeAdapter(annotation).validate_python(raw[key])
         except ValidationError as error:
             problems += _problems_from(error, key)

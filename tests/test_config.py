@@ -115,7 +115,7 @@ def test_committed_stack_config_is_valid(stack: str) -> None:
 def test_config_model_is_frozen() -> None:
     config = StackConfig(stack="dev", namespace="ns")
     with pytest.raises(ValueError, match="frozen"):
-        config.namespace = "other"  # type: ignore[misc]
+        config.namespace = "other"
 
 
 def test_readme_config_reference_lists_every_key() -> None:
