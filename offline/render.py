@@ -1,14 +1,17 @@
 """`make render`: the stack's Kubernetes manifests, offline, validated, secrets redacted.
 
-    python -m offline.render --stack dev [--config FILE] [--out DIR]
+    python -m offline.render --stack dev [--config FILE] [--out DIR] [--no-checkov]
 
-Exit codes: 0 rendered and valid; 1 a manifest failed validation; 2 the stack config is invalid
-(nothing is written).
+Exit codes: 0 rendered and valid; 1 a manifest failed schema validation or checkov reported a
+failed check; 2 the stack config is invalid (nothing is written). checkov runs from its own
+venv (build/tools/checkov-venv, created on first use by `python -m offline.checkov install`);
+`--no-checkov` or NO_CHECKOV=1 skips it.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections import Counter
@@ -56,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stack", default="dev")
     parser.add_argument("--config", type=Path, default=None, help="a stack config file instead of Pulumi.<stack>.yaml")
     parser.add_argument("--out", type=Path, default=None, help="default build/render/<stack>")
+    parser.add_argument("--no-checkov", action="store_true", default=os.environ.get("NO_CHECKOV") == "1", help="skip the checkov scan")
     args = parser.parse_args(argv)
 
     from components.config import ConfigError
@@ -81,7 +85,22 @@ def main(argv: list[str] | None = None) -> int:
     print(f"schema-valid (strict, Kubernetes {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}): {valid}/{len(manifests)}")
     for message in errors:
         print(f"  invalid: {message}", file=sys.stderr)
-    return 1 if errors else 0
+    checkov_failed = 0 if args.no_checkov else _checkov(out_dir)
+    return 1 if errors or checkov_failed else 0
+
+
+def _checkov(out_dir: Path) -> int:
+    """Print checkov's passed/failed/skipped over the written manifests; return the failed count."""
+    from offline import checkov
+
+    checkov.install()
+    summary = checkov.scan_manifests(out_dir)
+    print(summary.line())
+    for finding in summary.failures:
+        print(f"  failed: {finding.check_id} {finding.resource}", file=sys.stderr)
+    for finding in summary.skips:
+        print(f"  skipped: {finding.check_id} {finding.resource}: {finding.reason.strip()}")
+    return summary.failed
 
 
 if __name__ == "__main__":

@@ -1,0 +1,276 @@
+"""Gates on what gets deployed: strict schemas, Pod Security `restricted`, checkov, secret leaks."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import os
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.config import SECRET_KEYS
+from offline.engine import PROJECT_ROOT, StackRun
+from offline.render import SUPPORTED_KUBERNETES_VERSIONS, schema_errors, write_manifests
+from policy.rules import ALLOWED_VOLUME_TYPES, containers, pod_spec, restricted_violations
+from tests.conftest import STACKS
+
+POD_TEMPLATE_KINDS = {"Deployment", "StatefulSet", "Job", "CronJob"}
+
+
+def _pod_templates(run: StackRun) -> list[tuple[str, dict[str, Any]]]:
+    templates = []
+    for manifest in run.manifests():
+        spec = pod_spec(manifest)
+        if manifest["kind"] in POD_TEMPLATE_KINDS and spec is not None:
+            templates.append((f"{manifest['kind']}/{manifest['metadata']['name']}", spec))
+    return templates
+
+
+# ---------------------------------------------------------------------------------------
+# Schema
+
+
+def test_readme_declares_the_validated_kubernetes_versions() -> None:
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    assert len(SUPPORTED_KUBERNETES_VERSIONS) >= 3
+    for version in SUPPORTED_KUBERNETES_VERSIONS:
+        assert version in readme
+
+
+def test_every_object_is_schema_valid_in_strict_mode(stack_run: StackRun) -> None:
+    manifests = stack_run.manifests()
+    assert manifests
+    errors = [error for manifest in manifests for error in schema_errors(manifest)]
+    assert errors == []
+
+
+def test_strict_validation_rejects_unknown_fields(dev_run: StackRun) -> None:
+    (deployment,) = [manifest for manifest in dev_run.manifests() if manifest["kind"] == "Deployment"]
+    deployment["spec"]["template"]["spec"]["notAField"] = True
+    assert schema_errors(deployment)
+
+
+# ---------------------------------------------------------------------------------------
+# Pod Security `restricted`
+
+
+def test_every_workload_kind_has_a_pod_template(prod_run: StackRun) -> None:
+    kinds = {where.split("/")[0] for where, _ in _pod_templates(prod_run)}
+    assert kinds == POD_TEMPLATE_KINDS  # app, migration Job, MySQL + Redis, backup CronJob
+
+
+def test_pod_templates_meet_the_restricted_profile(stack_run: StackRun) -> None:
+    templates = _pod_templates(stack_run)
+    assert len(templates) >= 4
+    for where, spec in templates:
+        pod = spec.get("securityContext") or {}
+        for host_field in ("hostNetwork", "hostPID", "hostIPC"):
+            assert not spec.get(host_field), f"{where}: {host_field}"
+        for volume in spec.get("volumes") or []:
+            assert set(volume) - {"name"} <= ALLOWED_VOLUME_TYPES, f"{where}: volume {volume['name']}"
+            assert "hostPath" not in volume
+        assert pod.get("runAsUser") != 0, where
+        for name, container in containers(spec):
+            context = container.get("securityContext") or {}
+            label = f"{where} {name}"
+            assert context.get("allowPrivilegeEscalation") is False, f"{label}: allowPrivilegeEscalation must be false explicitly"
+            assert not context.get("privileged"), label
+            capabilities = context.get("capabilities") or {}
+            assert capabilities.get("drop") == ["ALL"], f"{label}: capabilities.drop"
+            assert set(capabilities.get("add") or []) <= {"NET_BIND_SERVICE"}, f"{label}: capabilities.add"
+            assert context.get("runAsNonRoot", pod.get("runAsNonRoot")) is True, f"{label}: runAsNonRoot"
+            run_as_user = context.get("runAsUser", pod.get("runAsUser"))
+            assert isinstance(run_as_user, int), f"{label}: a numeric runAsUser (a named image user fails runAsNonRoot)"
+            assert run_as_user != 0, f"{label}: runAsUser 0"
+            seccomp = (context.get("seccompProfile") or pod.get("seccompProfile") or {}).get("type")
+            assert seccomp == "RuntimeDefault", f"{label}: seccompProfile"
+            assert all(not port.get("hostPort") for port in container.get("ports") or []), f"{label}: hostPort"
+        assert restricted_violations({"kind": "Pod", "spec": spec}) == []
+
+
+# ---------------------------------------------------------------------------------------
+# checkov
+
+
+def _checkov_available() -> bool:
+    from offline import checkov
+
+    if checkov.installed():
+        return True
+    if os.environ.get("CI") == "true":
+        checkov.install()
+        return True
+    return False
+
+
+@pytest.fixture(scope="module")
+def checkov_ready() -> None:
+    if not _checkov_available():
+        pytest.skip("checkov is not installed: `.venv/bin/python -m offline.checkov install` (CI installs it)")
+
+
+@pytest.mark.parametrize("stack", STACKS)
+@pytest.mark.usefixtures("checkov_ready")
+def test_checkov_passes_the_rendered_manifests(stack: str, tmp_path: Path) -> None:
+    from offline import checkov
+    from tests.conftest import _run
+
+    write_manifests(_run(stack), tmp_path)
+    summary = checkov.scan_manifests(tmp_path)
+    assert summary.passed > 0
+    assert summary.failures == []
+    for skip in summary.skips:  # inline skips only, each with a reason, each listed in the README
+        assert len(skip.reason.strip()) > 20, skip
+        assert skip.check_id in _readme_security_section(), f"{skip.check_id} is skipped but not listed in README ## Security"
+
+
+@pytest.mark.usefixtures("checkov_ready")
+def test_checkov_passes_the_dockerfile() -> None:
+    from offline import checkov
+
+    summary = checkov.scan_dockerfile()
+    assert summary.resource_count > 0
+    assert summary.failures == []
+    for skip in summary.skips:
+        assert skip.check_id in _readme_security_section(), f"{skip.check_id} is skipped but not listed in README ## Security"
+
+
+def _readme_security_section() -> str:
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    match = re.search(r"^## Security\n(.*?)(?=^## |\Z)", readme, re.MULTILINE | re.DOTALL)
+    assert match, "README.md has no ## Security section"
+    return match.group(1)
+
+
+def test_every_inline_skip_is_listed_in_the_readme(stack_run: StackRun) -> None:
+    for manifest in stack_run.manifests():
+        for key, value in (manifest["metadata"].get("annotations") or {}).items():
+            if key.startswith("checkov.io/skip"):
+                check_id = str(value).split("=", 1)[0]
+                assert check_id in _readme_security_section()
+
+
+# ---------------------------------------------------------------------------------------
+# Secrets
+
+
+def _canaries() -> dict[str, str]:
+    return {key: f"canary-{key}-5e1f0c7a9b" for key in SECRET_KEYS}
+
+
+def _needles(canaries: dict[str, str]) -> set[str]:
+    """The canaries and their base64 forms (as they would sit in Secret data or a docker auth)."""
+    needles = set(canaries.values())
+    for value in canaries.values():
+        needles.add(base64.b64encode(value.encode()).decode())
+    needles.add(base64.b64encode(f"bot:{canaries['registryPassword']}".encode()).decode())
+    return needles
+
+
+def _decoded(text: str, depth: int = 2) -> Iterator[str]:
+    yield text
+    if depth == 0:
+        return
+    for token in re.findall(r"[A-Za-z0-9+/]{12,}={0,2}", text):
+        try:
+            decoded = base64.b64decode(token, validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError, ValueError):
+            continue
+        yield from _decoded(decoded, depth - 1)
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_canary_secrets_never_leak(
+    stack: str,
+    run_with: Callable[..., StackRun],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    canaries = _canaries()
+    image = yaml.safe_load((PROJECT_ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]["fastapi-service:image"]
+    run = run_with(stack, {"image": {**image, "registryUsername": "bot"}}, secrets=canaries)
+    needles = _needles(canaries)
+
+    # Rendered files under build/ (here a tmp build dir): Secret data is redacted, nothing else carries one.
+    build = tmp_path / "build" / "render" / stack
+    paths = write_manifests(run, build)
+    assert paths
+    for path in build.rglob("*"):
+        if path.is_file():
+            text = path.read_text()
+            assert not [needle for needle in needles if needle in text], f"{path.name} leaks a canary"
+
+    # Every object but Secrets, unredacted (what the provider would send).
+    for resource in run.kubernetes_objects():
+        if resource.kind == "Secret":
+            continue
+        text = json.dumps(resource.inputs)
+        assert not [needle for needle in needles if needle in text], f"{resource.kind}/{resource.name} leaks a canary"
+
+    # Stack outputs, except those marked secret.
+    for name, value in run.outputs.items():
+        if name not in run.secret_outputs:
+            assert not [needle for needle in needles if needle in json.dumps(value)], f"output {name} leaks a canary"
+
+    # Logs.
+    captured = capsys.readouterr()
+    logs = captured.out + captured.err + caplog.text
+    assert not [needle for needle in needles if needle in logs], "a canary reached the logs"
+
+    # And the canaries did reach the Secrets, as secrets (so this test can fail).
+    secret_text = " ".join(text for secret in run.find("Secret") for value in secret.secret_values() for text in _decoded(value))
+    missing = [key for key, value in canaries.items() if value not in secret_text]
+    assert missing == [], f"canaries not carried by any Secret: {missing}"
+    for secret in run.find("Secret"):
+        assert secret.manifest().get("data", {}) == dict.fromkeys(secret.inputs.get("data", {}), "<redacted>")
+
+
+SECRET_KEY_NAME = re.compile(r"password|secret|token|apikey|api_key|passphrase|key", re.IGNORECASE)
+
+
+def _secret_named_plaintext(node: Any, path: str = "") -> Iterator[str]:
+    if isinstance(node, dict):
+        if set(node) == {"secure"}:
+            return
+        for key, value in node.items():
+            where = f"{path}.{key}" if path else str(key)
+            name = str(key).split(":", 1)[-1]
+            if SECRET_KEY_NAME.search(name) and not (isinstance(value, dict) and set(value) == {"secure"}):
+                yield where
+            else:
+                yield from _secret_named_plaintext(value, where)
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            yield from _secret_named_plaintext(item, f"{path}[{index}]")
+
+
+def _stack_files() -> list[Path]:
+    return sorted(
+        path
+        for path in PROJECT_ROOT.rglob("Pulumi.*.yaml")
+        if not {".venv", "build", "node_modules", ".git"} & set(path.relative_to(PROJECT_ROOT).parts)
+    )
+
+
+def test_stack_files_hold_secrets_only_as_secure_values() -> None:
+    files = _stack_files()
+    assert {path.name for path in files} >= {"Pulumi.dev.yaml", "Pulumi.prod.yaml"}
+    for path in files:
+        document = yaml.safe_load(path.read_text()) or {}
+        assert list(_secret_named_plaintext(document.get("config") or {})) == [], f"{path} holds a secret in plaintext"
+
+
+def test_the_stack_file_scan_catches_plaintext() -> None:
+    document = {"fastapi-service:mysqlPassword": "hunter2", "fastapi-service:apiKeys": {"secure": "v1:abc"}}
+    assert list(_secret_named_plaintext(document)) == ["fastapi-service:mysqlPassword"]
+    nested = {"fastapi-service:image": {"registryToken": "t0ken", "repository": "x"}}
+    assert list(_secret_named_plaintext(nested)) == ["fastapi-service:image.registryToken"]
