@@ -22,6 +22,11 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(UV) pip install --quiet --python $(PY) -r requirements-dev.txt
 	touch $@
 
+# checkov in its own venv (its dependencies conflict with Pulumi's): build/tools/checkov-venv.
+CHECKOV := build/tools/checkov-venv/bin/checkov
+$(CHECKOV): | $(VENV)/.installed
+	$(PY) -m offline.checkov install
+
 $(APP_STAMP): $(VENV)/.installed app/pyproject.toml app/uv.lock
 	cd app && ../$(UV) sync --frozen --quiet
 	touch $@
@@ -30,7 +35,7 @@ $(APP_STAMP): $(VENV)/.installed app/pyproject.toml app/uv.lock
 venv: $(VENV)/.installed ## Create .venv with the pinned infra and test tools
 
 .PHONY: render
-render: $(VENV)/.installed ## Render STACK (dev|prod) offline to build/render/STACK, validated [CONFIG=file OUT=dir]
+render: $(VENV)/.installed $(CHECKOV) ## Render STACK (dev|prod) offline to build/render/STACK: schema-validated, checkov-scanned [CONFIG=file OUT=dir]
 	$(PY) -m offline.render $(RENDER_FLAGS)
 
 .PHONY: lint
@@ -40,7 +45,7 @@ lint: $(VENV)/.installed ## ruff and mypy over the Pulumi program, its tooling a
 	$(VENV)/bin/mypy
 
 .PHONY: test-infra
-test-infra: $(VENV)/.installed $(APP_STAMP) ## The Pulumi program's tests (offline engine)
+test-infra: $(VENV)/.installed $(APP_STAMP) $(CHECKOV) ## The Pulumi program's tests (offline engine), deploy gates included
 	$(PY) -m pytest tests; rc=$$?; [ $$rc -eq 5 ] && { echo "pytest: no tests collected"; rc=0; }; exit $$rc
 
 .PHONY: test-app
