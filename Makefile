@@ -65,3 +65,11 @@ up: ## Real deploy: `pulumi up` for STACK (needs the Pulumi CLI, Docker for the 
 clean: ## Remove build outputs and caches (keeps the virtualenvs)
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache app/.pytest_cache app/.mypy_cache app/.ruff_cache
 	find . -name __pycache__ -type d -prune -not -path './.venv/*' -not -path './app/.venv/*' -exec rm -rf {} +
+
+.PHONY: bench
+bench: $(APP_STAMP) ## Benchmarks and fault drills vs a bare FastAPI baseline -> build/bench/ (results.json, results.md, PNGs)
+	app/.venv/bin/python bench/run.py
+
+.PHONY: bench-smoke
+bench-smoke: $(APP_STAMP) ## Every bench scenario briefly (keeps the harness alive; targets reported, not asserted)
+	app/.venv/bin/python bench/run.py --smoke
