@@ -142,6 +142,20 @@ def test_checkov_passes_the_dockerfile() -> None:
         assert skip.check_id in _readme_security_section(), f"{skip.check_id} is skipped but not listed in README ## Security"
 
 
+@pytest.mark.usefixtures("checkov_ready")
+def test_checkov_reports_a_broken_manifest(tmp_path: Path) -> None:
+    from offline import checkov
+    from tests.conftest import _run
+
+    (deployment,) = [manifest for manifest in _run("dev").manifests() if manifest["kind"] == "Deployment"]
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    container["securityContext"]["privileged"] = True
+    container["image"] = "mysql:latest"
+    (tmp_path / "deployment.yaml").write_text(yaml.safe_dump(deployment))
+    failed = {finding.check_id for finding in checkov.scan_manifests(tmp_path).failures}
+    assert {"CKV_K8S_16", "CKV_K8S_43"} <= failed  # privileged, image not by digest
+
+
 def _readme_security_section() -> str:
     readme = (PROJECT_ROOT / "README.md").read_text()
     match = re.search(r"^## Security\n(.*?)(?=^## |\Z)", readme, re.MULTILINE | re.DOTALL)
