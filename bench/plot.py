@@ -9,7 +9,7 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 
 def main(results_path: str, out_dir: str) -> None:
@@ -19,8 +19,11 @@ def main(results_path: str, out_dir: str) -> None:
     if tp:
         names = list(tp["summary"])
         conns = [str(c) for c in tp["connections"]]
-        for metric, label, fname in (("rps", "requests/s", "throughput.png"), ("p50_ms", "p50 latency (ms)", "latency_p50.png"),
-                                     ("p99_ms", "p99 latency (ms)", "latency_p99.png")):
+        for metric, label, fname in (
+            ("rps", "requests/s", "throughput.png"),
+            ("p50_ms", "p50 latency (ms)", "latency_p50.png"),
+            ("p99_ms", "p99 latency (ms)", "latency_p99.png"),
+        ):
             fig, ax = plt.subplots(figsize=(8, 4.5))
             width = 0.8 / len(names)
             for i, name in enumerate(names):

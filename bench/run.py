@@ -12,6 +12,7 @@ Exit status: 0 when the harness ran (targets are reported, not asserted); 1 when
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -61,15 +62,14 @@ def kill_group(proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGKILL, 
     try:
         proc.wait(wait)
     except subprocess.TimeoutExpired:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         proc.wait(wait)
 
 
-def request(port: int, method: str, path: str, body: Any = None, timeout: float = HTTP_TIMEOUT,
-            auth: bool = True) -> tuple[int, dict[str, str], bytes]:
+def request(
+    port: int, method: str, path: str, body: Any = None, *, timeout: float = HTTP_TIMEOUT, auth: bool = True
+) -> tuple[int, dict[str, str], bytes]:
     """One request on a fresh connection (so a refused connect is distinguishable from a failure)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
@@ -126,19 +126,40 @@ class Env:
         self.db.setup_user()
         self.db.create_database(DB_NAME)
         self.redis.start()
-        for name, value in {"db_password": self.db.password, "redis_password": self.redis.password,
-                            "api_keys": API_KEY, "secret_key": "s" * 40}.items():
+        for name, value in {
+            "db_password": self.db.password,
+            "redis_password": self.redis.password,
+            "api_keys": API_KEY,
+            "secret_key": "s" * 40,
+        }.items():
             (self.secrets / name).write_text(value + "\n")
-        rc = subprocess.run([str(APP_PY), "-m", "service", "migrate"], env=self.service_env(free_port()),
-                            cwd=APP, capture_output=True, timeout=120)
+        rc = subprocess.run(
+            [str(APP_PY), "-m", "service", "migrate"],
+            env=self.service_env(free_port()),
+            cwd=APP,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
         if rc.returncode != 0:
             raise RuntimeError(f"migrate failed: {rc.stderr.decode(errors='replace')}")
 
     def service_env(self, port: int, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DB_", "REDIS_", "API_KEYS", "SECRET"))}
-        env.update(APP_ENV="dev", LOG_LEVEL="WARNING", SERVICE_HOST="127.0.0.1", SERVICE_PORT=str(port), WORKERS="1",
-                   DB_HOST="127.0.0.1", DB_PORT=str(self.db.port), DB_NAME=DB_NAME, DB_USER=self.db.user,
-                   REDIS_HOST="127.0.0.1", REDIS_PORT=str(self.redis.port), SECRETS_DIR=str(self.secrets))
+        env.update(
+            APP_ENV="dev",
+            LOG_LEVEL="WARNING",
+            SERVICE_HOST="127.0.0.1",
+            SERVICE_PORT=str(port),
+            WORKERS="1",
+            DB_HOST="127.0.0.1",
+            DB_PORT=str(self.db.port),
+            DB_NAME=DB_NAME,
+            DB_USER=self.db.user,
+            REDIS_HOST="127.0.0.1",
+            REDIS_PORT=str(self.redis.port),
+            SECRETS_DIR=str(self.secrets),
+        )
         env.update(extra)
         return env
 
@@ -162,10 +183,35 @@ class Env:
 
     def baseline(self) -> tuple[subprocess.Popen[bytes], int]:
         port = free_port()
-        argv = [str(APP_PY), "-m", "uvicorn", "baseline:app", "--app-dir", str(BENCH), "--host", "127.0.0.1",
-                "--port", str(port), "--workers", "1", "--loop", "uvloop", "--http", "httptools", "--lifespan", "on",
-                "--proxy-headers", "--forwarded-allow-ips", "127.0.0.1", "--timeout-graceful-shutdown", "20",
-                "--no-access-log", "--no-server-header", "--log-level", "warning"]
+        argv = [
+            str(APP_PY),
+            "-m",
+            "uvicorn",
+            "baseline:app",
+            "--app-dir",
+            str(BENCH),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--lifespan",
+            "on",
+            "--proxy-headers",
+            "--forwarded-allow-ips",
+            "127.0.0.1",
+            "--timeout-graceful-shutdown",
+            "20",
+            "--no-access-log",
+            "--no-server-header",
+            "--log-level",
+            "warning",
+        ]
         proc = self.spawn(argv, self.service_env(port), f"baseline-{port}")
         if wait_status(port, "/healthz", 200, READY_TIMEOUT, proc) is None:
             kill_group(proc)
@@ -201,13 +247,21 @@ def _ms(text: str) -> float:
 
 
 def wrk(url: str, conns: int, secs: float, script: Path | None = None, env: dict[str, str] | None = None) -> dict[str, Any]:
-    argv = ["wrk", "-t1", f"-c{conns}", f"-d{max(1, round(secs))}s", "--timeout", "10s", "--latency",
-            "-H", f"Authorization: Bearer {API_KEY}"]
+    argv = [
+        "wrk",
+        "-t1",
+        f"-c{conns}",
+        f"-d{max(1, round(secs))}s",
+        "--timeout",
+        "10s",
+        "--latency",
+        "-H",
+        f"Authorization: Bearer {API_KEY}",
+    ]
     if script:
         argv += ["-s", str(script)]
     argv.append(url)
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=secs + 30,
-                         env={**os.environ, **(env or {})}).stdout
+    out = subprocess.run(argv, check=False, capture_output=True, text=True, timeout=secs + 30, env={**os.environ, **(env or {})}).stdout
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
     p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
@@ -216,9 +270,14 @@ def wrk(url: str, conns: int, secs: float, script: Path | None = None, env: dict
     sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     if not (rps and p50 and p99 and total):
         raise RuntimeError(f"wrk output not understood:\n{out}")
-    return {"rps": float(rps.group(1)), "p50_ms": _ms(p50.group(1)), "p99_ms": _ms(p99.group(1)),
-            "requests": int(total.group(1)), "non2xx": int(non2xx.group(1)) if non2xx else 0,
-            "socket_errors": sum(map(int, sock.groups())) if sock else 0}
+    return {
+        "rps": float(rps.group(1)),
+        "p50_ms": _ms(p50.group(1)),
+        "p99_ms": _ms(p99.group(1)),
+        "requests": int(total.group(1)),
+        "non2xx": int(non2xx.group(1)) if non2xx else 0,
+        "socket_errors": sum(map(int, sock.groups())) if sock else 0,
+    }
 
 
 def cache_counts(port: int) -> dict[str, float]:
@@ -245,8 +304,11 @@ def throughput(env: Env, smoke: bool) -> dict[str, Any]:
             lo = int(cur.fetchone()[0]) + 1
             rows = [(f"u{i}", "uncached bench row", i) for i in range(n_uncached)]
             for i in range(0, len(rows), 5000):
-                cur.executemany("INSERT INTO items (name, description, quantity, created_at, updated_at) "
-                                "VALUES (%s, %s, %s, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))", rows[i:i + 5000])
+                cur.executemany(
+                    "INSERT INTO items (name, description, quantity, created_at, updated_at) "
+                    "VALUES (%s, %s, %s, UTC_TIMESTAMP(6), UTC_TIMESTAMP(6))",
+                    rows[i : i + 5000],
+                )
             cur.execute("SELECT MAX(id) FROM items")
             hi = int(cur.fetchone()[0])
         scenarios = {
@@ -273,8 +335,10 @@ def throughput(env: Env, smoke: bool) -> dict[str, Any]:
                         if hits + misses:
                             miss_ratio.append(misses / (hits + misses))
                     runs[name][conns].append(res)
-                    log(f"rep {rep + 1}/{reps} c={conns:<3} {name:<17} {res['rps']:9.1f} req/s "
-                        f"p50 {res['p50_ms']:.2f} ms p99 {res['p99_ms']:.2f} ms non2xx {res['non2xx']} sockerr {res['socket_errors']}")
+                    log(
+                        f"rep {rep + 1}/{reps} c={conns:<3} {name:<17} {res['rps']:9.1f} req/s "
+                        f"p50 {res['p50_ms']:.2f} ms p99 {res['p99_ms']:.2f} ms non2xx {res['non2xx']} sockerr {res['socket_errors']}"
+                    )
         summary: dict[str, Any] = {}
         for name, by_conn in runs.items():
             summary[name] = {}
@@ -292,11 +356,17 @@ def throughput(env: Env, smoke: bool) -> dict[str, Any]:
             ratios[name] = {}
             for conns in conns_list:
                 # Median of per-repetition ratios: each pair ran back to back.
-                per_rep = [s["rps"] / b["rps"] for s, b in zip(runs[name][conns], runs["baseline_healthz"][conns]) if b["rps"]]
+                per_rep = [s["rps"] / b["rps"] for s, b in zip(runs[name][conns], runs["baseline_healthz"][conns], strict=True) if b["rps"]]
                 ratios[name][str(conns)] = statistics.median(per_rep) if per_rep else 0.0
-        return {"connections": conns_list, "seconds_per_run": secs, "repetitions": reps, "summary": summary,
-                "ratio_vs_baseline": ratios, "uncached_ids": hi - lo + 1,
-                "uncached_miss_ratio": statistics.median(miss_ratio) if miss_ratio else None}
+        return {
+            "connections": conns_list,
+            "seconds_per_run": secs,
+            "repetitions": reps,
+            "summary": summary,
+            "ratio_vs_baseline": ratios,
+            "uncached_ids": hi - lo + 1,
+            "uncached_miss_ratio": statistics.median(miss_ratio) if miss_ratio else None,
+        }
     finally:
         kill_group(svc, signal.SIGTERM, 30)
         kill_group(base, signal.SIGTERM, 30)
@@ -384,10 +454,18 @@ def shutdown_drill(env: Env, smoke: bool) -> dict[str, Any]:
     failed = sum(errors.values()) + sum(n for s, n in statuses.items() if s.startswith("5"))
     acked = [json.loads(d[2])["id"] for _, k, d in events if k == "status" and d[0] == 201]
     lost = missing_ids(env, acked)
-    return {"grace_period_s": grace, "exit_code": None if rc is None else rc, "exit_s": exit_s,
-            "statuses": dict(statuses), "errors": dict(errors), "error_started_s_after_sigterm": error_times[:20],
-            "refused_after_close": refused,
-            "failed_accepted": failed, "acked_creates": len(acked), "lost_creates": lost}
+    return {
+        "grace_period_s": grace,
+        "exit_code": None if rc is None else rc,
+        "exit_s": exit_s,
+        "statuses": dict(statuses),
+        "errors": dict(errors),
+        "error_started_s_after_sigterm": error_times[:20],
+        "refused_after_close": refused,
+        "failed_accepted": failed,
+        "acked_creates": len(acked),
+        "lost_creates": lost,
+    }
 
 
 def missing_ids(env: Env, ids: list[int]) -> int:
@@ -395,10 +473,8 @@ def missing_ids(env: Env, ids: list[int]) -> int:
         return 0
     with env.db.root(DB_NAME) as conn, conn.cursor() as cur:
         found: set[int] = set()
-        for i in range(0, len(ids), 1000):
-            chunk = ids[i:i + 1000]
-            cur.execute(f"SELECT id FROM items WHERE id IN ({','.join(['%s'] * len(chunk))})", chunk)
-            found.update(int(r[0]) for r in cur.fetchall())
+        cur.execute("SELECT id FROM items WHERE id BETWEEN %s AND %s", (min(ids), max(ids)))
+        found.update(int(r[0]) for r in cur.fetchall())
     return len(set(ids) - found)
 
 
@@ -433,8 +509,14 @@ def redis_drill(env: Env, smoke: bool) -> dict[str, Any]:
         during = Counter(str(d[0]) for t, k, d in events if k == "status" and t_kill <= t <= t_back)
         errors = Counter(d for _, k, d in events if k in ("error", "refused"))
         five = sum(n for s, n in statuses.items() if s.startswith("5"))
-        return {"redis_down_s": t_back - t_kill, "statuses": dict(statuses), "statuses_during_outage": dict(during),
-                "errors": dict(errors), "5xx": five, "hits_resumed_after_s": None if t_hit is None else t_hit - t_back}
+        return {
+            "redis_down_s": t_back - t_kill,
+            "statuses": dict(statuses),
+            "statuses_during_outage": dict(during),
+            "errors": dict(errors),
+            "5xx": five,
+            "hits_resumed_after_s": None if t_hit is None else t_hit - t_back,
+        }
     finally:
         if not env.redis.running:
             env.redis.start()
@@ -453,7 +535,6 @@ def mysql_drill(env: Env, smoke: bool) -> dict[str, Any]:
                 n = 0
                 while not stop.is_set() and n < 5000:
                     n += 1
-                    t = load.now()
                     try:
                         status = request(port, "GET", "/readyz", auth=False, timeout=5)[0]
                         ready.append((load.now(), status))  # stamped on the answer
@@ -486,10 +567,16 @@ def mysql_drill(env: Env, smoke: bool) -> dict[str, Any]:
         errors = Counter(d for _, k, d in events if k in ("error", "refused"))
         acked = [json.loads(d[2])["id"] for _, k, d in events if k == "status" and d[0] == 201]
         outage = [s for t, s in ready if t_down + 1.0 <= t <= t_back]
-        return {"db_stopping_s": t_down - t_stop, "db_down_s": t_back - t_down, "create_statuses": dict(statuses),
-                "create_errors": dict(errors), "readyz_during_outage": dict(Counter(str(s) for s in outage)),
-                "readyz_200_after_s": None if t_ready is None else t_ready - t_back,
-                "acked_creates": len(acked), "lost_creates": missing_ids(env, acked)}
+        return {
+            "db_stopping_s": t_down - t_stop,
+            "db_down_s": t_back - t_down,
+            "create_statuses": dict(statuses),
+            "create_errors": dict(errors),
+            "readyz_during_outage": dict(Counter(str(s) for s in outage)),
+            "readyz_200_after_s": None if t_ready is None else t_ready - t_back,
+            "acked_creates": len(acked),
+            "lost_creates": missing_ids(env, acked),
+        }
     finally:
         if not env.db.running:
             env.db.start()
@@ -502,7 +589,7 @@ def mysql_drill(env: Env, smoke: bool) -> dict[str, Any]:
 def timed(argv: list[str], cwd: Path, timeout: float) -> dict[str, Any]:
     t0 = time.monotonic()
     try:
-        rc = subprocess.run(argv, cwd=cwd, capture_output=True, timeout=timeout).returncode
+        rc = subprocess.run(argv, check=False, cwd=cwd, capture_output=True, timeout=timeout).returncode
     except subprocess.TimeoutExpired:
         rc = "timeout"
     return {"seconds": time.monotonic() - t0, "exit_code": rc}
@@ -543,8 +630,12 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
     if sd:
         add("SIGTERM under load: failed accepted requests", "0", sd["failed_accepted"], sd["failed_accepted"] == 0)
         ok = sd["exit_code"] is not None and sd["exit_s"] <= sd["grace_period_s"]
-        add("SIGTERM under load: exit within grace", f"<= {sd['grace_period_s']} s",
-            f"{sd['exit_s']:.2f} s (exit {128 - sd['exit_code'] if sd['exit_code'] and sd['exit_code'] < 0 else sd['exit_code']})", ok)
+        add(
+            "SIGTERM under load: exit within grace",
+            f"<= {sd['grace_period_s']} s",
+            f"{sd['exit_s']:.2f} s (exit {128 - sd['exit_code'] if sd['exit_code'] and sd['exit_code'] < 0 else sd['exit_code']})",
+            ok,
+        )
     rd = r.get("redis_outage")
     if rd:
         add("Redis killed: 5xx on reads", "0", rd["5xx"], rd["5xx"] == 0 and not rd["errors"])
@@ -563,25 +654,42 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
 
 def markdown(r: dict[str, Any]) -> str:
     mode = "smoke" if r["smoke"] else "full"
-    lines = [f"# Benchmarks ({mode}, {r['started']})", "", f"Host: {r['host']}", "", "## Targets", "",
-             "| Target | Goal | Measured | Pass |", "| --- | --- | --- | --- |"]
+    lines = [
+        f"# Benchmarks ({mode}, {r['started']})",
+        "",
+        f"Host: {r['host']}",
+        "",
+        "## Targets",
+        "",
+        "| Target | Goal | Measured | Pass |",
+        "| --- | --- | --- | --- |",
+    ]
     for t in r["targets"]:
         mark = {True: "yes", False: "**NO**", None: "-"}[t["pass"]]
         lines.append(f"| {t['target']} | {t['goal']} | {t['measured']} | {mark} |")
     tp = r.get("throughput")
     if tp:
-        lines += ["", f"## Throughput (wrk -t1, {tp['seconds_per_run']} s per run, median of {tp['repetitions']}; "
-                  "ratio = median of back-to-back ratios vs the baseline)", "",
-                  "| Scenario | Conns | req/s | p50 ms | p99 ms | vs baseline | non-2xx | socket errors |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+        lines += [
+            "",
+            f"## Throughput (wrk -t1, {tp['seconds_per_run']} s per run, median of {tp['repetitions']}; "
+            "ratio = median of back-to-back ratios vs the baseline)",
+            "",
+            "| Scenario | Conns | req/s | p50 ms | p99 ms | vs baseline | non-2xx | socket errors |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
         for name, by_conn in tp["summary"].items():
             for conns, s in by_conn.items():
                 ratio = tp["ratio_vs_baseline"].get(name, {}).get(conns)
-                lines.append(f"| {name} | {conns} | {s['rps']:.0f} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} | "
-                             f"{'1.00x' if ratio is None else f'{ratio:.2f}x'} | {s['non2xx']} | {s['socket_errors']} |")
+                lines.append(
+                    f"| {name} | {conns} | {s['rps']:.0f} | {s['p50_ms']:.2f} | {s['p99_ms']:.2f} | "
+                    f"{'1.00x' if ratio is None else f'{ratio:.2f}x'} | {s['non2xx']} | {s['socket_errors']} |"
+                )
         mr = tp["uncached_miss_ratio"]
-        lines += ["", f"Uncached read: random ids over {tp['uncached_ids']} rows inserted straight into MariaDB, Redis "
-                  f"flushed before each run; measured miss ratio {'n/a' if mr is None else f'{mr:.0%}'}."]
+        lines += [
+            "",
+            f"Uncached read: random ids over {tp['uncached_ids']} rows inserted straight into MariaDB, Redis "
+            f"flushed before each run; measured miss ratio {'n/a' if mr is None else f'{mr:.0%}'}.",
+        ]
     ot = r.get("offline")
     if ot:
         lines += ["", "## Offline", "", "| Step | Seconds | Exit |", "| --- | --- | --- |"]
@@ -601,12 +709,19 @@ def plots(smoke: bool) -> str:
     py = venv / "bin" / "python"
     uv = ROOT / ".venv" / "bin" / "uv"
     try:
-        if subprocess.run([str(py), "-c", "import matplotlib"], capture_output=True, timeout=60).returncode != 0 if py.exists() else True:
+        if (
+            subprocess.run([str(py), "-c", "import matplotlib"], check=False, capture_output=True, timeout=60).returncode != 0
+            if py.exists()
+            else True
+        ):
             if not py.exists():
                 subprocess.run([str(uv), "venv", "-q", str(venv)], check=True, timeout=120, capture_output=True)
-            subprocess.run([str(uv), "pip", "install", "-q", "--python", str(py), "matplotlib"], check=True, timeout=300, capture_output=True)
-        res = subprocess.run([str(py), str(BENCH / "plot.py"), str(OUT / "results.json"), str(OUT)],
-                             capture_output=True, text=True, timeout=120)
+            subprocess.run(
+                [str(uv), "pip", "install", "-q", "--python", str(py), "matplotlib"], check=True, timeout=300, capture_output=True
+            )
+        res = subprocess.run(
+            [str(py), str(BENCH / "plot.py"), str(OUT / "results.json"), str(OUT)], check=False, capture_output=True, text=True, timeout=120
+        )
         return "ok" if res.returncode == 0 else f"plot failed: {res.stderr[-500:]}"
     except (subprocess.SubprocessError, OSError) as exc:
         return f"plots skipped: {type(exc).__name__}: {exc}"
@@ -618,10 +733,19 @@ def main() -> int:
     ap.add_argument("--only", default="", help="comma-separated subset: throughput,cold_start,shutdown,redis_outage,mysql_outage,offline")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    results: dict[str, Any] = {"smoke": args.smoke, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                               "host": f"{os.cpu_count()} CPUs, {os.uname().sysname} {os.uname().release}", "errors": []}
-    steps = {"throughput": throughput, "cold_start": cold_start, "shutdown": shutdown_drill,
-             "redis_outage": redis_drill, "mysql_outage": mysql_drill}
+    results: dict[str, Any] = {
+        "smoke": args.smoke,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "host": f"{os.cpu_count()} CPUs, {os.uname().sysname} {os.uname().release}",
+        "errors": [],
+    }
+    steps = {
+        "throughput": throughput,
+        "cold_start": cold_start,
+        "shutdown": shutdown_drill,
+        "redis_outage": redis_drill,
+        "mysql_outage": mysql_drill,
+    }
     only = {s for s in args.only.split(",") if s}
     base = Path(tempfile.mkdtemp(prefix="bench-"))
     env = None
