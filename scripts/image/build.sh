@@ -41,6 +41,12 @@ else
     # --layers: keep intermediate layers so the dependency layer is reused on code-only changes.
     # --format docker: OCI image configs cannot carry HEALTHCHECK.
     # --pull=never: stand-ins are local; nothing can be pulled here (set BUILDAH_PULL=missing to allow).
+    # buildah 1.28 leaves a working container behind for the FROM-only `uv` stage: remove the
+    # ones this build created (containers of the uv image that did not exist before).
+    uv_ref="${UV_IMAGE:-ghcr.io/astral-sh/uv:0.9.13}"
+    before="$(bah containers -q --filter ancestor="$uv_ref" 2>/dev/null || true)"
+    trap 'for c in $(bah containers -q --filter ancestor="$uv_ref" 2>/dev/null); do
+              grep -qx "$c" <<<"$before" || bah rm "$c" >/dev/null 2>&1 || true; done' EXIT
     bah bud --isolation chroot --layers --format docker --pull="${BUILDAH_PULL:-never}" \
         "${ARGS[@]}" "$@" -t "$TAG" -f "$CONTEXT/Dockerfile" "$CONTEXT" >&2
 fi

@@ -12,7 +12,11 @@ STANDIN_SUITE="${STANDIN_SUITE:-bookworm}"
 
 # buildah: vfs storage works without fuse-overlayfs or kernel overlay support in nested setups.
 BUILDAH_STORAGE_DRIVER="${BUILDAH_STORAGE_DRIVER:-vfs}"
-bah() { buildah --storage-driver "$BUILDAH_STORAGE_DRIVER" "$@"; }
+# BUILDAH_ROOT / BUILDAH_RUNROOT: a separate image store (e.g. to try another storage driver).
+BUILDAH_GLOBAL_OPTS=(--storage-driver "$BUILDAH_STORAGE_DRIVER")
+[[ -n "${BUILDAH_ROOT:-}" ]] && BUILDAH_GLOBAL_OPTS+=(--root "$BUILDAH_ROOT")
+[[ -n "${BUILDAH_RUNROOT:-}" ]] && BUILDAH_GLOBAL_OPTS+=(--runroot "$BUILDAH_RUNROOT")
+bah() { buildah "${BUILDAH_GLOBAL_OPTS[@]}" "$@"; }
 
 # docker is used only when a daemon answers.
 have_docker() { command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; }

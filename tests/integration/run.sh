@@ -9,7 +9,8 @@
 # HEALTHCHECK command, a CRUD round trip with a Bearer key -> server uid != 0, no uv/compiler
 # in the image, no writes outside /tmp -> cleanup (trap on EXIT).
 # Prints one "PASS|FAIL <check>" line per check and the figures; exits 1 on any failure.
-# Environment: KEEP_WORK=1 keeps the temp dir; IMAGE_TAG (default localhost/fastapi-service:itest).
+# Environment: KEEP_WORK=1 keeps the temp dir; ITEST_PRUNE=0 keeps the test images (default: removes
+# both tags and prunes dangling images at exit); IMAGE_TAG (default localhost/fastapi-service:itest).
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=scripts/image/common.sh
@@ -42,6 +43,11 @@ cleanup() {
     for p in "${PIDS[@]}"; do stop_pid "$p" 10; done
     for c in "${MOUNTED[@]}"; do bah umount "$c" >/dev/null 2>&1; done
     for c in "${CONTAINERS[@]}"; do bah rm "$c" >/dev/null 2>&1; done
+    # vfs keeps a full copy per layer: drop this run's images (tags, then dangling layers).
+    if [[ "${ITEST_PRUNE:-1}" == 1 ]]; then
+        bah rmi "$TAG_WARM" "$TAG" >/dev/null 2>&1
+        bah rmi --prune >/dev/null 2>&1
+    fi
     if [[ "${KEEP_WORK:-0}" == 1 ]]; then log "kept $WORK"; else rm -rf "$WORK"; fi
     exit "$rc"
 }
@@ -174,7 +180,7 @@ read -ra ENTRY_ARGV < <(python3 -c "import json,sys; print(' '.join(json.loads(s
 touch "$WORK/rofs.marker"; sleep 1
 
 # ------------------------------------------------------------------ migrate
-migrate() { timeout 120 buildah --storage-driver "$BUILDAH_STORAGE_DRIVER" run "${RUN_OPTS[@]}" "$CTR" -- "${ENTRY_ARGV[@]}" migrate >>"$WORK/migrate.log" 2>&1; }
+migrate() { timeout 120 buildah "${BUILDAH_GLOBAL_OPTS[@]}" run "${RUN_OPTS[@]}" "$CTR" -- "${ENTRY_ARGV[@]}" migrate >>"$WORK/migrate.log" 2>&1; }
 check "migrate: python -m service migrate as 10001 (exit 0)" migrate
 check "migrate again: idempotent (exit 0)" migrate
 tables() { mariadb --no-defaults --socket="$WORK/db/sock" -uroot -N -e 'SHOW TABLES' app | tr '\n' ' '; }
@@ -182,7 +188,7 @@ TABLES=$(tables)
 check "migrate created the schema (tables: $TABLES)" grep -q alembic_version <<<"$TABLES"
 
 # ------------------------------------------------------------------ serve
-setsid buildah --storage-driver "$BUILDAH_STORAGE_DRIVER" run "${RUN_OPTS[@]}" "$CTR" -- "${ENTRY_ARGV[@]}" serve \
+setsid buildah "${BUILDAH_GLOBAL_OPTS[@]}" run "${RUN_OPTS[@]}" "$CTR" -- "${ENTRY_ARGV[@]}" serve \
     >"$WORK/server.log" 2>&1 &
 SERVER=$!; PIDS=("$SERVER" "${PIDS[@]}")
 URL="http://127.0.0.1:$SERVICE_PORT"
@@ -194,7 +200,7 @@ if wait_for 30 is200 /readyz; then pass "GET /readyz 200 ($(curl -s --max-time 5
 # The image's own HEALTHCHECK command, in a second container of the image (host network).
 HC_CMD=$(python3 -c "import json,sys; t=json.loads(sys.argv[1])['Test']; print(t[-1] if t[0]=='CMD' else '')" "$HC")
 CTR2=$(bah from --pull=never "$TAG_WARM"); CONTAINERS+=("$CTR2")
-healthcheck() { timeout 20 buildah --storage-driver "$BUILDAH_STORAGE_DRIVER" run --isolation chroot --user 10001:10001 --env SERVICE_PORT="$SERVICE_PORT" "$CTR2" -- python -c "$HC_CMD"; }
+healthcheck() { timeout 20 buildah "${BUILDAH_GLOBAL_OPTS[@]}" run --isolation chroot --user 10001:10001 --env SERVICE_PORT="$SERVICE_PORT" "$CTR2" -- python -c "$HC_CMD"; }
 check "HEALTHCHECK command (python urllib) exits 0 against the running server" healthcheck
 
 # Server process uid: the python process under our buildah run.
@@ -225,10 +231,14 @@ check "GET deleted -> 404" test "$(code "${AUTH[@]}" "$URL/api/v1/items/$ID")" =
 check "GET /metrics -> 200" is200 /metrics
 
 # ------------------------------------------------------------------ stop
+# SIGTERM to the service process itself (as a kubelet would; `buildah run` answers its own
+# SIGTERM by killing the child, which would not exercise the graceful shutdown).
 t0=$(date +%s)
-stop_pid "$SERVER" 30
-[[ -n "$PY_PID" ]] && stop_pid "$PY_PID" 5
-check "server stopped within 30 s of SIGTERM ($(($(date +%s) - t0)) s)" bash -c '! kill -0 "$1" 2>/dev/null' _ "$SERVER"
+if [[ -n "$PY_PID" ]]; then stop_pid "$PY_PID" 30; fi
+stop_pid "$SERVER" 10
+check "server exited within 30 s of SIGTERM ($(($(date +%s) - t0)) s)" bash -c '! kill -0 "$1" 2>/dev/null' _ "$SERVER"
+graceful() { grep -qiE 'shutdown|shutting down|stopp' "$WORK/server.log"; }
+check "graceful shutdown logged" graceful
 no_leaks() { ! grep -qF -e "$API_KEY" -e "$DB_PW" -e "$REDIS_PW" "$WORK/server.log" "$WORK/migrate.log"; }
 check "no secret values in the server/migrate logs" no_leaks
 
