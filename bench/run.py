@@ -549,6 +549,7 @@ def mysql_drill(env: Env, smoke: bool) -> dict[str, Any]:
             env.db.stop()  # SIGTERM, waits for exit
             t_down = load.now()
             time.sleep(1.5 if smoke else 4.0)
+            t_restart = load.now()
             env.db.start()
             t_back = load.now()
             t_ready = None
@@ -566,7 +567,7 @@ def mysql_drill(env: Env, smoke: bool) -> dict[str, Any]:
         statuses = Counter(str(d[0]) for _, k, d in events if k == "status")
         errors = Counter(d for _, k, d in events if k in ("error", "refused"))
         acked = [json.loads(d[2])["id"] for _, k, d in events if k == "status" and d[0] == 201]
-        outage = [s for t, s in ready if t_down + 1.0 <= t <= t_back]
+        outage = [s for t, s in ready if t_down + 1.0 <= t <= t_restart]  # answers stamped while the DB was down
         return {
             "db_stopping_s": t_down - t_stop,
             "db_down_s": t_back - t_down,
