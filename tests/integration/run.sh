@@ -9,21 +9,27 @@
 # HEALTHCHECK command, a CRUD round trip with a Bearer key -> server uid != 0, no uv/compiler
 # in the image, no writes outside /tmp -> cleanup (trap on EXIT).
 # Prints one "PASS|FAIL <check>" line per check and the figures; exits 1 on any failure.
-# Environment: BUILDAH_STORAGE_DRIVER (+ BUILDAH_ROOT/BUILDAH_RUNROOT) pick the image store (default:
-# overlay in /var/lib/containers/storage-itest-overlay if it works, else vfs); KEEP_WORK=1 keeps the temp dir; ITEST_PRUNE=0 keeps the test images (default: removes
-# both tags and prunes dangling images at exit); IMAGE_TAG (default localhost/fastapi-service:itest).
+# Environment:
+#   BUILDAH_STORAGE_DRIVER (+ BUILDAH_ROOT / BUILDAH_RUNROOT)  image store; default: overlay in
+#       /var/lib/containers/storage-itest-overlay if the kernel allows it, else vfs (shared store)
+#   ITEST_PRUNE=1  remove this run's images at exit (both tags, then `buildah rmi --prune`);
+#       default 1 in the test's own overlay store, 0 in a shared store
+#   KEEP_WORK=1    keep the temp dir (logs: cold.log warm.log migrate.log server.log)
+#   IMAGE_TAG      default localhost/fastapi-service:itest (warm rebuild: ${IMAGE_TAG}-warm)
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 # Image store: vfs copies the whole rootfs for every stage and layer (a fully cached rebuild
 # still takes ~60 s here, which hides the layer reuse). Unless BUILDAH_STORAGE_DRIVER is set,
 # use overlay in a store of its own (a store cannot mix drivers) when the kernel allows it.
+OWN_STORE=0
 if [[ -z "${BUILDAH_STORAGE_DRIVER:-}" ]]; then
     probe_root="${ITEST_OVERLAY_ROOT:-/var/lib/containers/storage-itest-overlay}"
     probe_run="/run/containers/storage-itest-overlay"
     if probe=$(buildah --storage-driver overlay --root "$probe_root" --runroot "$probe_run" from --pull=never scratch 2>/dev/null) &&
         buildah --storage-driver overlay --root "$probe_root" --runroot "$probe_run" mount "$probe" >/dev/null 2>&1; then
         export BUILDAH_STORAGE_DRIVER=overlay BUILDAH_ROOT="$probe_root" BUILDAH_RUNROOT="$probe_run"
+        OWN_STORE=1
     else
         export BUILDAH_STORAGE_DRIVER=vfs
     fi
@@ -60,7 +66,7 @@ cleanup() {
     for c in "${MOUNTED[@]}"; do bah umount "$c" >/dev/null 2>&1; done
     for c in "${CONTAINERS[@]}"; do bah rm "$c" >/dev/null 2>&1; done
     # vfs keeps a full copy per layer: drop this run's images (tags, then dangling layers).
-    if [[ "${ITEST_PRUNE:-1}" == 1 ]]; then
+    if [[ "${ITEST_PRUNE:-$OWN_STORE}" == 1 ]]; then
         bah rmi "$TAG_WARM" "$TAG" >/dev/null 2>&1
         bah rmi --prune >/dev/null 2>&1
     fi
