@@ -56,6 +56,10 @@ test-app: $(APP_STAMP) ## The service's lint, types and tests against real Maria
 .PHONY: test
 test: lint test-infra test-app ## Everything a fresh clone must pass: lint, types, infra and app tests
 
+.PHONY: test-integration
+test-integration: ## Build app/Dockerfile for real (buildah, or docker with a daemon) and run it against real MariaDB and Redis
+	tests/integration/run.sh
+
 .PHONY: up
 up: ## Real deploy: `pulumi up` for STACK (needs the Pulumi CLI, Docker for the build, a kubeconfig)
 	@command -v pulumi >/dev/null || { echo "make up needs the Pulumi CLI on PATH (https://www.pulumi.com/docs/install/)"; exit 2; }
