@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pulumi
 import pulumi_kubernetes as k8s
+
+from components.config import Storage
 
 PART_OF = "fastapi-service"
 
@@ -54,3 +57,34 @@ def container_security() -> k8s.core.v1.SecurityContextArgsDict:
 def tmp_volume(name: str = "tmp", size: str = "64Mi") -> k8s.core.v1.VolumeArgsDict:
     """A bounded, memory-free scratch directory for a read-only root filesystem."""
     return {"name": name, "emptyDir": {"sizeLimit": size}}
+
+
+def metadata(name: str, namespace: pulumi.Input[str], object_labels: dict[str, str]) -> k8s.meta.v1.ObjectMetaArgsDict:
+    return {"name": name, "namespace": namespace, "labels": object_labels}
+
+
+def stateful_service_spec(selector: dict[str, str], port_name: str, port: int, *, headless: bool) -> k8s.core.v1.ServiceSpecArgsDict:
+    """A StatefulSet's Services: the headless governing one, or the ClusterIP one clients use."""
+    ports: list[k8s.core.v1.ServicePortArgsDict] = [{"name": port_name, "port": port, "targetPort": port_name}]
+    if headless:
+        # The governing Service: the pod's DNS record exists while it starts.
+        return {"clusterIP": "None", "publishNotReadyAddresses": True, "selector": selector, "ports": ports}
+    return {"type": "ClusterIP", "selector": selector, "ports": ports}
+
+
+def single_replica_disruption_budget(selector: dict[str, str]) -> k8s.policy.v1.PodDisruptionBudgetSpecArgsDict:
+    # One replica: minAvailable 1 (or maxUnavailable 0) would block every node drain forever.
+    # maxUnavailable 1 lets a drain evict it, one voluntary disruption at a time.
+    return {"maxUnavailable": 1, "selector": {"matchLabels": selector}}
+
+
+def data_volume_claim(storage: Storage) -> k8s.core.v1.PersistentVolumeClaimArgsDict:
+    """The `data` volumeClaimTemplate. Immutable once deployed: see config Storage.lock."""
+    return {
+        "metadata": {"name": "data"},
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": storage.class_name,
+            "resources": {"requests": {"storage": storage.size}},
+        },
+    }

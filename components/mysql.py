@@ -61,7 +61,7 @@ class MySql(pulumi.ComponentResource):
 
         secret = k8s.core.v1.Secret(
             f"{name}-auth",
-            metadata=_metadata(f"{name}-auth", args.namespace, labels),
+            metadata=kube.metadata(f"{name}-auth", args.namespace, labels),
             type="Opaque",
             string_data={
                 "root-password": root_password,
@@ -73,26 +73,26 @@ class MySql(pulumi.ComponentResource):
         )
         settings = k8s.core.v1.ConfigMap(
             f"{name}-config",
-            metadata=_metadata(f"{name}-config", args.namespace, labels),
+            metadata=kube.metadata(f"{name}-config", args.namespace, labels),
             data={"server.cnf": server_settings(config)},
             opts=child,
         )
         account = k8s.core.v1.ServiceAccount(
             name,
-            metadata=_metadata(name, args.namespace, labels),
+            metadata=kube.metadata(name, args.namespace, labels),
             automount_service_account_token=False,
             opts=child,
         )
         headless = k8s.core.v1.Service(
             f"{name}-headless",
-            metadata=_metadata(f"{name}-headless", args.namespace, labels),
-            spec=_service_spec(selector, MYSQL_PORT, headless=True),
+            metadata=kube.metadata(f"{name}-headless", args.namespace, labels),
+            spec=kube.stateful_service_spec(selector, "mysql", MYSQL_PORT, headless=True),
             opts=child,
         )
         client_service = k8s.core.v1.Service(
             name,
-            metadata=_metadata(name, args.namespace, labels),
-            spec=_service_spec(selector, config.port, headless=False),
+            metadata=kube.metadata(name, args.namespace, labels),
+            spec=kube.stateful_service_spec(selector, "mysql", config.port, headless=False),
             opts=child,
         )
         statefulset_spec: k8s.apps.v1.StatefulSetSpecArgsDict = {
@@ -106,11 +106,11 @@ class MySql(pulumi.ComponentResource):
                 "spec": _pod_spec(config, account.metadata.name, secret.metadata.name, settings.metadata.name),
             },
             # Immutable: a change here replaces the StatefulSet. Keep the metadata minimal and stable.
-            "volumeClaimTemplates": [_volume_claim(config)],
+            "volumeClaimTemplates": [kube.data_volume_claim(config.storage)],
         }
         statefulset = k8s.apps.v1.StatefulSet(
             name,
-            metadata=_metadata(name, args.namespace, labels),
+            metadata=kube.metadata(name, args.namespace, labels),
             spec=statefulset_spec,
             # First start initialises the data directory and loads time zones: allow for it.
             opts=pulumi.ResourceOptions.merge(
@@ -119,8 +119,8 @@ class MySql(pulumi.ComponentResource):
         )
         k8s.policy.v1.PodDisruptionBudget(
             name,
-            metadata=_metadata(name, args.namespace, labels),
-            spec=_disruption_budget_spec(selector),
+            metadata=kube.metadata(name, args.namespace, labels),
+            spec=kube.single_replica_disruption_budget(selector),
             opts=child,
         )
 
@@ -190,17 +190,6 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _volume_claim(config: MySqlConfig) -> k8s.core.v1.PersistentVolumeClaimArgsDict:
-    return {
-        "metadata": {"name": "data"},
-        "spec": {
-            "accessModes": ["ReadWriteOnce"],
-            "storageClassName": config.storage.class_name,
-            "resources": {"requests": {"storage": config.storage.size}},
-        },
-    }
-
-
 def _probe(command: list[str], period: int, failures: int) -> k8s.core.v1.ProbeArgsDict:
     return {"exec": {"command": command}, "periodSeconds": period, "timeoutSeconds": 5, "failureThreshold": failures}
 
@@ -267,21 +256,3 @@ def _pod_spec(
         "containers": [_container(config)],
         "volumes": volumes,
     }
-
-
-def _service_spec(selector: dict[str, str], port: int, *, headless: bool) -> k8s.core.v1.ServiceSpecArgsDict:
-    ports: list[k8s.core.v1.ServicePortArgsDict] = [{"name": "mysql", "port": port, "targetPort": "mysql"}]
-    if headless:
-        # The StatefulSet's governing Service: the pod's DNS record exists while it starts.
-        return {"clusterIP": "None", "publishNotReadyAddresses": True, "selector": selector, "ports": ports}
-    return {"type": "ClusterIP", "selector": selector, "ports": ports}
-
-
-def _disruption_budget_spec(selector: dict[str, str]) -> k8s.policy.v1.PodDisruptionBudgetSpecArgsDict:
-    # One replica: minAvailable 1 (or maxUnavailable 0) would block every node drain forever.
-    # maxUnavailable 1 lets a drain evict it, one voluntary disruption at a time.
-    return {"maxUnavailable": 1, "selector": {"matchLabels": selector}}
-
-
-def _metadata(name: str, namespace: pulumi.Input[str], labels: dict[str, str]) -> k8s.meta.v1.ObjectMetaArgsDict:
-    return {"name": name, "namespace": namespace, "labels": labels}

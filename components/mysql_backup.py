@@ -116,11 +116,11 @@ class MySqlBackup(pulumi.ComponentResource):
             "resources": {"requests": {"storage": storage.size}},
         }
         claim = k8s.core.v1.PersistentVolumeClaim(
-            f"{name}-storage", metadata=_metadata(f"{name}-storage", args.namespace, labels), spec=claim_spec, opts=kept
+            f"{name}-storage", metadata=kube.metadata(f"{name}-storage", args.namespace, labels), spec=claim_spec, opts=kept
         )
         account = k8s.core.v1.ServiceAccount(
             name,
-            metadata=_metadata(name, args.namespace, labels),
+            metadata=kube.metadata(name, args.namespace, labels),
             automount_service_account_token=False,
             opts=child,
         )
@@ -158,7 +158,7 @@ class MySqlBackup(pulumi.ComponentResource):
         }
         self.cron_job = k8s.batch.v1.CronJob(
             name,
-            metadata=_metadata(name, args.namespace, labels),
+            metadata=kube.metadata(name, args.namespace, labels),
             spec=cron_spec,
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[claim])),
         )
@@ -204,7 +204,3 @@ def _pod_spec(
         "containers": [container],
         "volumes": volumes,
     }
-
-
-def _metadata(name: str, namespace: pulumi.Input[str], labels: dict[str, str]) -> k8s.meta.v1.ObjectMetaArgsDict:
-    return {"name": name, "namespace": namespace, "labels": labels}

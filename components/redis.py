@@ -56,7 +56,7 @@ class Redis(pulumi.ComponentResource):
 
         secret = k8s.core.v1.Secret(
             f"{name}-auth",
-            metadata=_metadata(f"{name}-auth", args.namespace, labels),
+            metadata=kube.metadata(f"{name}-auth", args.namespace, labels),
             type="Opaque",
             string_data={
                 "password": password,
@@ -68,26 +68,26 @@ class Redis(pulumi.ComponentResource):
         server_config = redis_config(config)
         settings = k8s.core.v1.ConfigMap(
             f"{name}-config",
-            metadata=_metadata(f"{name}-config", args.namespace, labels),
+            metadata=kube.metadata(f"{name}-config", args.namespace, labels),
             data={"redis.conf": server_config},
             opts=child,
         )
         account = k8s.core.v1.ServiceAccount(
             name,
-            metadata=_metadata(name, args.namespace, labels),
+            metadata=kube.metadata(name, args.namespace, labels),
             automount_service_account_token=False,
             opts=child,
         )
         headless = k8s.core.v1.Service(
             f"{name}-headless",
-            metadata=_metadata(f"{name}-headless", args.namespace, labels),
-            spec=_service_spec(selector, REDIS_PORT, headless=True),
+            metadata=kube.metadata(f"{name}-headless", args.namespace, labels),
+            spec=kube.stateful_service_spec(selector, "redis", REDIS_PORT, headless=True),
             opts=child,
         )
         client_service = k8s.core.v1.Service(
             name,
-            metadata=_metadata(name, args.namespace, labels),
-            spec=_service_spec(selector, config.port, headless=False),
+            metadata=kube.metadata(name, args.namespace, labels),
+            spec=kube.stateful_service_spec(selector, "redis", config.port, headless=False),
             opts=child,
         )
         statefulset_spec: k8s.apps.v1.StatefulSetSpecArgsDict = {
@@ -101,27 +101,18 @@ class Redis(pulumi.ComponentResource):
                 "spec": _pod_spec(config, account.metadata.name, secret.metadata.name, settings.metadata.name),
             },
             # Immutable: a change here replaces the StatefulSet. Keep the metadata minimal and stable.
-            "volumeClaimTemplates": [
-                {
-                    "metadata": {"name": "data"},
-                    "spec": {
-                        "accessModes": ["ReadWriteOnce"],
-                        "storageClassName": config.storage.class_name,
-                        "resources": {"requests": {"storage": config.storage.size}},
-                    },
-                }
-            ],
+            "volumeClaimTemplates": [kube.data_volume_claim(config.storage)],
         }
         statefulset = k8s.apps.v1.StatefulSet(
             name,
-            metadata=_metadata(name, args.namespace, labels),
+            metadata=kube.metadata(name, args.namespace, labels),
             spec=statefulset_spec,
             opts=kept,
         )
         k8s.policy.v1.PodDisruptionBudget(
             name,
-            metadata=_metadata(name, args.namespace, labels),
-            spec=_disruption_budget_spec(selector),
+            metadata=kube.metadata(name, args.namespace, labels),
+            spec=kube.single_replica_disruption_budget(selector),
             opts=child,
         )
 
@@ -216,21 +207,3 @@ def _pod_spec(
         "containers": [_container(config)],
         "volumes": volumes,
     }
-
-
-def _service_spec(selector: dict[str, str], port: int, *, headless: bool) -> k8s.core.v1.ServiceSpecArgsDict:
-    ports: list[k8s.core.v1.ServicePortArgsDict] = [{"name": "redis", "port": port, "targetPort": "redis"}]
-    if headless:
-        # The StatefulSet's governing Service: the pod's DNS record exists while it starts.
-        return {"clusterIP": "None", "publishNotReadyAddresses": True, "selector": selector, "ports": ports}
-    return {"type": "ClusterIP", "selector": selector, "ports": ports}
-
-
-def _disruption_budget_spec(selector: dict[str, str]) -> k8s.policy.v1.PodDisruptionBudgetSpecArgsDict:
-    # One replica: minAvailable 1 (or maxUnavailable 0) would block every node drain forever.
-    # maxUnavailable 1 lets a drain evict it, one voluntary disruption at a time.
-    return {"maxUnavailable": 1, "selector": {"matchLabels": selector}}
-
-
-def _metadata(name: str, namespace: pulumi.Input[str], labels: dict[str, str]) -> k8s.meta.v1.ObjectMetaArgsDict:
-    return {"name": name, "namespace": namespace, "labels": labels}
