@@ -512,7 +512,8 @@ def _read_secrets(config: pulumi.Config) -> tuple[Secrets, list[Problem]]:
     values: dict[str, pulumi.Output[str]] = {}
     problems = []
     for key, field in SECRET_KEYS.items():
-        if not config.get(key):
+        # The raw value (not config.get, which warns when it reads a secret).
+        if not runtime_config.get_config(f"{PROJECT}:{key}"):
             continue
         if not runtime_config.is_config_secret(f"{PROJECT}:{key}"):
             problems.append(Problem(key, f"is stored in plaintext: set it with 'pulumi config set --secret {key}'"))
