@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from fastapi import FastAPI
 
 from service.config import Settings
 from service.main import create_app
+from service.security import ApiKeyStore
 from tests.conftest import API_KEY, SECOND_API_KEY, make_settings
 from tests.servers import MariaDB, RedisServer
 
@@ -79,6 +81,8 @@ async def test_rotated_key_file_takes_effect_without_restart(rotating_app: FastA
         assert await get_items_with(rotating_app, OLD_KEY) == 200
         # Step 2: the old key is withdrawn.
         write_keys(secrets_dir / "api_keys", f"{NEW_KEY}\n")
+        # A removed key is noticed within the reload interval (the file is stat'ed at most that often).
+        await asyncio.sleep(rotating_app.state.api_keys.reload_interval + 0.05)
         assert await get_items_with(rotating_app, OLD_KEY) == 401
         assert await get_items_with(rotating_app, NEW_KEY) == 200
 
@@ -87,3 +91,25 @@ async def test_emptied_key_file_keeps_the_previous_keys(rotating_app: FastAPI, s
     async with rotating_app.router.lifespan_context(rotating_app):
         write_keys(secrets_dir / "api_keys", "\n")
         assert await get_items_with(rotating_app, OLD_KEY) == 200
+
+
+async def test_key_file_is_not_stated_on_every_request(
+    rotating_app: FastAPI, secrets_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with rotating_app.router.lifespan_context(rotating_app):
+        store: ApiKeyStore = rotating_app.state.api_keys
+        calls = 0
+        real_stat = store._stat
+
+        def counting_stat(path: Path) -> tuple[int, int, int] | None:
+            nonlocal calls
+            calls += 1
+            return real_stat(path)
+
+        monkeypatch.setattr(store, "_stat", counting_stat)
+        for _ in range(20):
+            assert await get_items_with(rotating_app, OLD_KEY) == 200
+        assert calls <= 1
+        # An unknown key is checked against the file at once, so a newly added key works immediately.
+        assert await get_items_with(rotating_app, NEW_KEY) == 401
+        assert calls >= 1

@@ -20,6 +20,23 @@ access_log = logging.getLogger("service.access")
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
+# (method, route, status) -> labelled children. Bounded: route templates and
+# status codes are finite, and an unmatched path is a single "unmatched" label;
+# methods are capped so arbitrary verbs cannot grow it without bound.
+_METRIC_CHILDREN: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+_METRIC_CHILDREN_MAX = 4096
+
+
+def _request_metrics(method: str, route: str, status: int) -> tuple[Any, Any]:
+    key = (method, route, status)
+    children = _METRIC_CHILDREN.get(key)
+    if children is None:
+        children = (metrics.REQUESTS.labels(method, route, str(status)), metrics.LATENCY.labels(method, route))
+        if len(_METRIC_CHILDREN) < _METRIC_CHILDREN_MAX:
+            _METRIC_CHILDREN[key] = children
+    return children
+
+
 def _route_template(scope: Scope) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
@@ -63,21 +80,23 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - start
             route = _route_template(scope)
             method = scope["method"]
-            metrics.REQUESTS.labels(method, route, str(status)).inc()
-            metrics.LATENCY.labels(method, route).observe(elapsed)
-            client = scope.get("client")
-            # Path only: a query string may carry anything a caller typed.
-            access_log.info(
-                "request",
-                extra={
-                    "method": method,
-                    "path": scope["path"],
-                    "route": route,
-                    "status": status,
-                    "duration_ms": round(elapsed * 1000, 2),
-                    "client": client[0] if client else None,
-                },
-            )
+            counter, histogram = _request_metrics(method, route, status)
+            counter.inc()
+            histogram.observe(elapsed)
+            if access_log.isEnabledFor(logging.INFO):
+                client = scope.get("client")
+                # Path only: a query string may carry anything a caller typed.
+                access_log.info(
+                    "request",
+                    extra={
+                        "method": method,
+                        "path": scope["path"],
+                        "route": route,
+                        "status": status,
+                        "duration_ms": round(elapsed * 1000, 2),
+                        "client": client[0] if client else None,
+                    },
+                )
             request_id_var.reset(token)
 
 

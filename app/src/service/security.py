@@ -6,6 +6,7 @@ import hmac
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 
 from service.config import Settings, split_list
@@ -21,11 +22,18 @@ class ApiKeyStore:
     added and an old one removed without restarting the pods.
     """
 
-    def __init__(self, keys: list[str], watch_file: Path | None = None) -> None:
+    # The file is stat'ed at most this often while presented keys match; a key
+    # that does not match always triggers a check, so a newly added key works
+    # at once. A removed key stops working within this many seconds.
+    RELOAD_INTERVAL_SECONDS = 1.0
+
+    def __init__(self, keys: list[str], watch_file: Path | None = None, reload_interval: float | None = None) -> None:
         self._keys = [k.encode() for k in keys]
         self._watch_file = watch_file
         self._signature = self._stat(watch_file) if watch_file else None
         self._lock = threading.Lock()
+        self.reload_interval = self.RELOAD_INTERVAL_SECONDS if reload_interval is None else reload_interval
+        self._last_check = time.monotonic()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ApiKeyStore:
@@ -45,9 +53,13 @@ class ApiKeyStore:
             return None
         return (st.st_mtime_ns, st.st_ino, st.st_size)
 
-    def _maybe_reload(self) -> None:
+    def _maybe_reload(self, force: bool = False) -> None:
         if self._watch_file is None:
             return
+        now = time.monotonic()
+        if not force and now - self._last_check < self.reload_interval:
+            return
+        self._last_check = now
         signature = self._stat(self._watch_file)
         if signature == self._signature:
             return
@@ -64,11 +76,20 @@ class ApiKeyStore:
             self._keys = [k.encode() for k in keys]
             log.info("api keys reloaded", extra={"key_count": len(keys)})
 
-    def is_valid(self, token: str) -> bool:
-        self._maybe_reload()
-        candidate = token.encode()
+    def _matches(self, candidate: bytes) -> bool:
         # Compare against every key, without short-circuit, so timing says nothing about which matched.
         matched = False
         for key in self._keys:
             matched |= hmac.compare_digest(candidate, key)
         return matched
+
+    def is_valid(self, token: str) -> bool:
+        self._maybe_reload()
+        candidate = token.encode()
+        if self._matches(candidate):
+            return True
+        if self._watch_file is None:
+            return False
+        # Maybe a key added since the last check: look at the file now.
+        self._maybe_reload(force=True)
+        return self._matches(candidate)
