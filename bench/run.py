@@ -611,6 +611,28 @@ def offline_timings(base: Path, smoke: bool) -> dict[str, Any]:
 # --------------------------------------------------------------------------- report
 
 
+def image_bench() -> dict[str, Any]:
+    """bench/image.sh (buildah; real image vs naive single-stage) -> its build/bench/image.json."""
+    out = OUT / "image.json"
+    out.unlink(missing_ok=True)
+    res = subprocess.run([str(BENCH / "image.sh")], check=False, capture_output=True, text=True, timeout=3600)
+    if res.returncode != 0 or not out.exists():
+        raise RuntimeError(f"bench/image.sh exit {res.returncode}: {res.stderr[-800:]}")
+    return dict(json.loads(out.read_text()))
+
+
+def image_step(results: dict[str, Any]) -> bool:
+    """Full mode / --only image: results["image"]; True when it broke."""
+    log("== image (bench/image.sh: real vs naive single-stage, cold/warm builds)")
+    try:
+        results["image"] = image_bench()
+    except Exception as exc:
+        traceback.print_exc()
+        results["errors"].append(f"image: {type(exc).__name__}: {exc}")
+        return True
+    return False
+
+
 def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
 
@@ -649,7 +671,23 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
         ra = md["readyz_200_after_s"]
         add("MySQL back: /readyz 200", "<= 5 s", "never" if ra is None else f"{ra:.2f} s", ra is not None and ra <= 5)
         add("MySQL restart: acknowledged creates lost", "0", f"{md['lost_creates']} of {md['acked_creates']}", md["lost_creates"] == 0)
-    add("image: added size vs naive single-stage", "-", "not done (image build owned elsewhere)", None)
+    im = r.get("image")
+    if im:
+        add(
+            "image: added size over the base vs naive single-stage",
+            "smaller",
+            f"{im['real']['added_mb']} MB vs {im['naive']['added_mb']} MB ({im['added_ratio_real_vs_naive']:.2f}x)",
+            im["real"]["added_mb"] < im["naive"]["added_mb"],
+        )
+        b = im["build"]
+        add(
+            "image: warm rebuild (code-only change) / cold build",
+            "<= 0.15",
+            f"{b['real_warm_s']} s / {b['real_cold_s']} s = {b['warm_over_cold']:.2f}",
+            b["pass"],
+        )
+    else:
+        add("image: added size vs naive single-stage", "-", "not run (full mode or --only image; bench/image.sh)", None)
     return rows
 
 
@@ -697,7 +735,7 @@ def markdown(r: dict[str, Any]) -> str:
         for k, v in ot.items():
             if isinstance(v, dict):
                 lines.append(f"| {k} | {v['seconds']:.1f} | {v['exit_code']} |")
-    for key in ("shutdown", "redis_outage", "mysql_outage", "cold_start"):
+    for key in ("shutdown", "redis_outage", "mysql_outage", "cold_start", "image"):
         if key in r:
             lines += ["", f"## {key}", "", "```json", json.dumps(r[key], indent=1, default=str), "```"]
     if r.get("errors"):
@@ -731,7 +769,7 @@ def plots(smoke: bool) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--smoke", action="store_true", help="each scenario briefly (c=16 only, 2 s runs, short drills)")
-    ap.add_argument("--only", default="", help="comma-separated subset: throughput,cold_start,shutdown,redis_outage,mysql_outage,offline")
+    ap.add_argument("--only", default="", help="subset: throughput,cold_start,shutdown,redis_outage,mysql_outage,offline,image")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {
@@ -771,6 +809,8 @@ def main() -> int:
         if not only or "offline" in only:
             log("== offline render / unit tests")
             results["offline"] = offline_timings(base, args.smoke)
+        if (not only and not args.smoke) or "image" in only:
+            broke = image_step(results) or broke
     except Exception as exc:
         broke = True
         traceback.print_exc()
