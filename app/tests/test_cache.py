@@ -1,9 +1,16 @@
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
+import pytest
+from fastapi import FastAPI
+from prometheus_client import REGISTRY
 
 from service.cache import Cache
 from service.config import Settings
+from service.deps import get_settings_dep
+from service.middleware import CachedItemReadMiddleware
 from tests.conftest import TEST_DB
 from tests.servers import MariaDB, RedisServer
 from tests.test_items import create
@@ -53,3 +60,60 @@ async def test_delete_invalidates_cached_item(client: httpx.AsyncClient, redis_s
     await client.delete(f"/api/v1/items/{created['id']}")
     with redis_server.client() as r:
         assert r.exists(Cache.item_key(int(str(created["id"])))) == 0
+
+
+def _comparable(response: httpx.Response) -> tuple[int, bytes, list[tuple[str, str]]]:
+    headers = sorted((k, v) for k, v in response.headers.items() if k not in ("date", "x-request-id"))
+    return response.status_code, response.content, headers
+
+
+async def test_cache_hit_fast_path_answers_like_the_route(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served: list[bool] = []
+    original = CachedItemReadMiddleware._serve_hit
+
+    async def spy(self: CachedItemReadMiddleware, *args: Any) -> bool:
+        result = await original(self, *args)
+        served.append(result)
+        return result
+
+    monkeypatch.setattr(CachedItemReadMiddleware, "_serve_hit", spy)
+    created = await create(client)
+    hits_before = REGISTRY.get_sample_value("service_cache_requests_total", {"result": "hit"}) or 0.0
+    fast = await client.get(f"/api/v1/items/{created['id']}", headers={"X-Request-ID": "fast-1"})
+    assert served == [True]
+    assert fast.headers["x-request-id"] == "fast-1"
+    assert REGISTRY.get_sample_value("service_cache_requests_total", {"result": "hit"}) == hits_before + 1
+    assert (
+        REGISTRY.get_sample_value(
+            "http_requests_total", {"method": "GET", "route": "/api/v1/items/{item_id}", "status": "200"}
+        )
+        or 0.0
+    ) >= 1
+    # Any dependency override makes the fast path step aside: the full route answers.
+    app.dependency_overrides[get_settings_dep] = get_settings_dep
+    try:
+        full = await client.get(f"/api/v1/items/{created['id']}")
+    finally:
+        app.dependency_overrides.clear()
+    assert served == [True, False]
+    assert _comparable(fast) == _comparable(full)
+    assert fast.headers["x-cache"] == "hit"
+    assert fast.json() == created
+
+
+async def test_cache_hit_fast_path_leaves_everything_else_to_the_route(client: httpx.AsyncClient) -> None:
+    created = await create(client)
+    item_id = created["id"]
+    missing = await client.get(f"/api/v1/items/{item_id}", headers={"Authorization": ""})
+    assert missing.status_code == 401
+    assert missing.json() == {"detail": "missing bearer token"}
+    bad = await client.get(f"/api/v1/items/{item_id}", headers={"Authorization": "Bearer wrong"})
+    assert bad.status_code == 401
+    assert "invalid_token" in bad.headers["www-authenticate"]
+    padded = await client.get(f"/api/v1/items/0{item_id}")
+    assert (padded.status_code, padded.json()) == (200, created)
+    assert (await client.get("/api/v1/items/0")).status_code == 422
+    assert (await client.get(f"/api/v1/items/{2**63}")).status_code == 422
+    assert (await client.head(f"/api/v1/items/{item_id}")).status_code == 405

@@ -21,7 +21,7 @@ from service.cache import Cache, create_redis
 from service.config import Settings, get_settings
 from service.db import create_engine, create_sessionmaker
 from service.logs import redactor
-from service.middleware import RequestContextMiddleware, SettingsCORSMiddleware
+from service.middleware import CachedItemReadMiddleware, RequestContextMiddleware, SettingsCORSMiddleware
 from service.security import ApiKeyStore
 
 log = logging.getLogger("service")
@@ -101,7 +101,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_exception_handler(exc_type, database_unavailable)
     app.add_exception_handler(Exception, internal_error)
 
-    # Last added runs first: request id/metrics wrap everything, including CORS.
+    # Last added runs first: request id/metrics wrap everything, including CORS
+    # and the cache-hit fast path of GET /api/v1/items/{id}.
+    app.add_middleware(CachedItemReadMiddleware)
     app.add_middleware(SettingsCORSMiddleware)
     app.add_middleware(RequestContextMiddleware)
     return app

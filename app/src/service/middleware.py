@@ -12,6 +12,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import metrics
+from service.api.items import serve_cached_item
 from service.logs import request_id_var
 
 access_log = logging.getLogger("service.access")
@@ -130,3 +131,70 @@ class SettingsCORSMiddleware:
                 else self.app
             )
         await self._inner(scope, receive, send)
+
+
+_ITEM_PREFIX = "/api/v1/items/"
+_ITEM_TEMPLATE = _ITEM_PREFIX + "{item_id}"
+_MAX_ITEM_ID = 2**63 - 1
+
+
+class CachedItemReadMiddleware:
+    """Serves ``GET /api/v1/items/{id}`` cache hits without FastAPI's routing and dependencies.
+
+    Only the exact case the full route would answer ``200 X-Cache: hit`` is served
+    here: a canonical positive id in range, a valid Bearer key and a cached value
+    (already a serialized ItemOut). Anything else (a miss, a bad or missing key,
+    an odd path, dependency overrides, a root_path) falls through to the app, which
+    answers as before. Sits inside the request-context and CORS middleware, so request
+    ids, metrics (labelled with the route template) and CORS headers are unchanged.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._route: Any = None
+
+    def _item_route(self, fastapi_app: Any) -> Any:
+        if self._route is None:
+            for route in fastapi_app.router.routes:
+                if getattr(route, "path", None) == _ITEM_TEMPLATE and "GET" in getattr(route, "methods", ()):
+                    self._route = route
+                    break
+        return self._route
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET":
+            path: str = scope["path"]
+            if path.startswith(_ITEM_PREFIX) and not scope.get("root_path"):
+                raw_id = path[len(_ITEM_PREFIX) :]
+                # Canonical decimal only ("01", "+1", "1/" ... take the full route).
+                if raw_id.isascii() and raw_id.isdigit() and raw_id[0] != "0" and len(raw_id) <= 19:
+                    item_id = int(raw_id)
+                    if item_id <= _MAX_ITEM_ID and await self._serve_hit(scope, receive, send, item_id):
+                        return
+        await self.app(scope, receive, send)
+
+    async def _serve_hit(self, scope: Scope, receive: Receive, send: Send, item_id: int) -> bool:
+        fastapi_app = scope["app"]
+        if fastapi_app.dependency_overrides:
+            return False
+        route = self._item_route(fastapi_app)
+        if route is None:
+            return False
+        header = ""
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                header = value.decode("latin-1")
+                break
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        state = fastapi_app.state
+        if scheme.lower() != "bearer" or not token or not state.api_keys.is_valid(token):
+            return False  # the full route answers the 401
+        response = await serve_cached_item(state.cache, item_id)
+        if response is None:
+            return False
+        scope["route"] = route
+        scope["endpoint"] = route.endpoint
+        scope["path_params"] = {"item_id": item_id}
+        await response(scope, receive, send)
+        return True

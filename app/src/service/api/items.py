@@ -65,20 +65,27 @@ async def create_item(body: ItemIn, session: SessionDep, cache: CacheDep) -> Res
     return Response(payload, status_code=status.HTTP_201_CREATED, media_type=JSON)
 
 
+async def serve_cached_item(cache: Cache, item_id: int) -> Response | None:
+    """The cache-hit answer of ``get_item``, or None on a miss (shared with CachedItemReadMiddleware)."""
+    cached = await cache.get(Cache.item_key(item_id))
+    if cached is None:
+        return None
+    # The cached value is already a serialized ItemOut: no session, no validation.
+    _CACHE_HIT.inc()
+    return Response(cached, media_type=JSON, headers=_HIT_HEADERS)
+
+
 @router.get("/{item_id}", response_model=ItemOut, responses={404: {"model": Problem}})
 async def get_item(item_id: ItemId, request: Request, cache: CacheDep) -> Response:
-    key = Cache.item_key(item_id)
-    cached = await cache.get(key)
-    if cached is not None:
-        # The cached value is already a serialized ItemOut: no session, no validation.
-        _CACHE_HIT.inc()
-        return Response(cached, media_type=JSON, headers=_HIT_HEADERS)
+    hit = await serve_cached_item(cache, item_id)
+    if hit is not None:
+        return hit
     _CACHE_MISS.inc()
     # The session (and a pooled connection) is only opened on a miss.
     maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     async with maker() as session:
         payload = _serialize(await _load(session, item_id))
-    await cache.set(key, payload)
+    await cache.set(Cache.item_key(item_id), payload)
     return Response(payload, media_type=JSON, headers=_MISS_HEADERS)
 
 
