@@ -28,10 +28,14 @@ async def check_dependencies(request: Request) -> tuple[bool, bool]:
     return db_ok, redis_ok
 
 
-@router.get("/healthz")
-async def healthz() -> dict[str, str]:
+_HEALTHZ_BODY = b'{"status":"ok"}'
+
+
+@router.get("/healthz", response_model=dict[str, str])
+async def healthz() -> Response:
     """Liveness: the process answers. Touches no dependency, so an outage never restarts pods."""
-    return {"status": "ok"}
+    # Pre-serialized: the same bytes FastAPI would render for {"status": "ok"}, without validation.
+    return Response(_HEALTHZ_BODY, media_type="application/json")
 
 
 @router.get("/readyz", responses={503: {"description": "database unreachable"}})
