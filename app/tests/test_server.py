@@ -130,3 +130,20 @@ def test_sigterm_finishes_an_in_flight_request_then_exits(server: Server) -> Non
     assert response.startswith(b"HTTP/1.1 201 ")
     assert code in STOPPED_BY_SIGTERM
     assert "service stopped" in stdout
+
+
+def test_sigterm_serves_a_request_sent_on_a_connection_accepted_before_it(server: Server) -> None:
+    port = int(server.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        time.sleep(0.3)  # accepted by the server, no request yet: uvicorn alone would close it on SIGTERM
+        server.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: service\r\n\r\n")
+        response = b""
+        while chunk := sock.recv(65536):
+            response += chunk
+    code, _ = server.stop(timeout=15)
+    head = response.split(b"\r\n\r\n", 1)[0].lower()
+    assert head.startswith(b"http/1.1 200 ")
+    assert b"connection: close" in head.split(b"\r\n")
+    assert code in STOPPED_BY_SIGTERM

@@ -47,20 +47,24 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
-    uvicorn.run(
-        "service.main:app",
-        host=settings.service_host,
-        port=settings.service_port,
-        workers=settings.effective_workers(),
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        proxy_headers=True,
-        forwarded_allow_ips=settings.forwarded_allow_ips,
-        timeout_graceful_shutdown=settings.graceful_shutdown_timeout,
-        log_config=logging_config(settings.log_level),
-        access_log=False,  # the service writes its own, with the request id
-        server_header=False,
+    from service.server import DrainingHttpToolsProtocol, serve
+
+    serve(
+        uvicorn.Config(
+            "service.main:app",
+            host=settings.service_host,
+            port=settings.service_port,
+            workers=settings.effective_workers(),
+            loop="uvloop",
+            http=DrainingHttpToolsProtocol,
+            lifespan="on",
+            proxy_headers=True,
+            forwarded_allow_ips=settings.forwarded_allow_ips,
+            timeout_graceful_shutdown=settings.graceful_shutdown_timeout,
+            log_config=logging_config(settings.log_level),
+            access_log=False,  # the service writes its own, with the request id
+            server_header=False,
+        )
     )
     return 0
 
