@@ -6,9 +6,9 @@
 # Measures: base size; real and naive image sizes and size added over the base (sum of the
 # uncompressed layer sizes in local storage, as tests/integration/run.sh reports them);
 # cold build (--no-cache, empty uv cache) and warm rebuild after a code-only change (a copy
-# of app/ with a comment appended to src/service/main.py; the repo is untouched) of the real
-# image, and warm/cold against the 0.15 target; the naive image's cold build and the same
-# code-only rebuild for comparison.
+# of app/ with a comment appended to src/service/main.py; the repo is untouched; the layer and
+# uv caches the cold build left) of the real image, and warm/cold against the 0.15 target; the
+# naive image's cold build and the same code-only rebuild for comparison.
 # Environment:
 #   BUILDAH_STORAGE_DRIVER (+ BUILDAH_ROOT / BUILDAH_RUNROOT)  image store; default: the
 #       integration test's overlay store (/var/lib/containers/storage-itest-overlay) if the
@@ -104,10 +104,13 @@ printf '# bench code-only change %s\n' "$(date +%s)" >>"$CTX/src/service/main.py
 
 # ------------------------------------------------------------------ real image
 # Cold: no layer cache and (TMPDIR moves buildah's cache-mount directory) an empty uv cache.
+# Warm: the layer cache and the uv cache the cold build left, as a user's next build finds them
+# (without TMPDIR it would get buildah's default cache directory, /var/tmp/buildah-cache: a
+# cache of unknown state, kept across runs).
 TMPDIR="$WORK/tmp" timed real-cold "$IMG/build.sh" "$TAG" --no-cache
 COLD=$SECS
 UV_CACHE_EMPTY=$([[ -d "$WORK/tmp/buildah-cache" ]] && echo True || echo False)
-CONTEXT="$CTX" timed real-warm "$IMG/build.sh" "$TAG_WARM"
+TMPDIR="$WORK/tmp" CONTEXT="$CTX" timed real-warm "$IMG/build.sh" "$TAG_WARM"
 WARM=$SECS
 DEP_CACHED=$(grep -A1 -- '--no-install-project' "$WORK/real-warm.log" | grep -q 'Using cache' && echo True || echo False)
 

@@ -124,8 +124,9 @@ tar -C "$REPO_ROOT/app" --exclude='__pycache__' --exclude='*.pyc' \
 MARKER="integration-test code-only change $(date +%s)"
 printf '# %s\n' "$MARKER" >>"$CTX/src/service/main.py"
 
+# Warm: with the uv cache the cold build left (same TMPDIR), as a user's next build finds it.
 t0=$(date +%s.%N)
-CONTEXT="$CTX" "$IMG/build.sh" "$TAG_WARM" >"$WORK/warm.log" 2>&1 || { tail -30 "$WORK/warm.log"; die "warm rebuild failed"; }
+TMPDIR="$WORK/tmp" CONTEXT="$CTX" "$IMG/build.sh" "$TAG_WARM" >"$WORK/warm.log" 2>&1 || { tail -30 "$WORK/warm.log"; die "warm rebuild failed"; }
 t1=$(date +%s.%N)
 WARM=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
 pass "warm rebuild after a code-only change: ${WARM}s"
