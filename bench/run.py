@@ -605,6 +605,8 @@ def offline_timings(base: Path, smoke: bool) -> dict[str, Any]:
         out[f"render_{stack}"] = timed([py, "-m", "offline.render", "--stack", stack, "--out", str(base / f"render-{stack}")], ROOT, 600)
     if not smoke:
         out["app_unit_tests"] = timed([str(APP_PY), "-m", "pytest", "tests", "-q", "-x", "-p", "no:cacheprovider"], APP, 900)
+        # The Pulumi program's suite (mocks, offline engine, policy and deploy gates), as `make test-infra`.
+        out["infra_unit_tests"] = timed([py, "-m", "pytest", "tests", "-q", "-x", "-p", "no:cacheprovider"], ROOT, 1800)
     return out
 
 
