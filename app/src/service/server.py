@@ -22,12 +22,12 @@ endpoint updates propagate with a delay and port-forwards bypass them. So, on sh
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import socket
 import struct
 import sys
 import time
-from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -59,21 +59,18 @@ _DROP_SYN_PROGRAM = (
 _TCP_INFO_UNACKED = struct.Struct("=24xI")
 
 
-def refuse_new_handshakes(sock: socket.socket) -> Any:
-    """Attach the drop-SYN filter to a listening TCP socket; returns what must stay alive.
+def refuse_new_handshakes(sock: socket.socket) -> None:
+    """Attach the drop-SYN filter to a listening TCP socket (the kernel keeps its own copy).
 
     Raises OSError where socket filters are unavailable (not Linux).
     """
     if not sys.platform.startswith("linux"):
         raise OSError("socket filters need Linux")
-    import ctypes
-
     code = b"".join(struct.pack("=HBBI", *insn) for insn in _DROP_SYN_PROGRAM)
-    buffer = ctypes.create_string_buffer(code, len(code))
-    # struct sock_fprog { unsigned short len; struct sock_filter *filter; }
-    prog = struct.pack("HP", len(_DROP_SYN_PROGRAM), ctypes.addressof(buffer))
-    sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, prog)
-    return buffer
+    program = ctypes.create_string_buffer(code, len(code))
+    # struct sock_fprog { unsigned short len; struct sock_filter *filter; }, native alignment.
+    fprog = struct.pack("HP", len(_DROP_SYN_PROGRAM), ctypes.addressof(program))
+    sock.setsockopt(socket.SOL_SOCKET, _SO_ATTACH_FILTER, fprog)
 
 
 def accept_queue_length(sock: socket.socket) -> int:
