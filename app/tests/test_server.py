@@ -132,6 +132,12 @@ def test_sigterm_finishes_an_in_flight_request_then_exits(server: Server) -> Non
     assert "service stopped" in stdout
 
 
+def test_sigterm_drains_the_listen_queue_behind_a_socket_filter(server: Server) -> None:
+    _, stdout = server.stop()
+    messages = [json.loads(line)["msg"] for line in stdout.splitlines() if line.strip()]
+    assert "listen queue drained" in messages
+
+
 def test_sigterm_serves_a_request_sent_on_a_connection_accepted_before_it(server: Server) -> None:
     port = int(server.url.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:

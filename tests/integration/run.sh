@@ -266,6 +266,9 @@ stop_pid "$SERVER" 10
 check "server exited within 30 s of SIGTERM ($(($(date +%s) - t0)) s)" bash -c '! kill -0 "$1" 2>/dev/null' _ "$SERVER"
 graceful() { grep -qiE 'shutdown|shutting down|stopp' "$WORK/server.log"; }
 check "graceful shutdown logged" graceful
+# service/server.py serves the listen queue before closing the listener; it logs a warning
+# instead if the sandbox refused a step (queued connections would then be reset, as plain uvicorn does).
+check "listen queue drained at shutdown" grep -q '"msg": *"listen queue drained"' "$WORK/server.log"
 no_leaks() { ! grep -qF -e "$API_KEY" -e "$DB_PW" -e "$REDIS_PW" "$WORK/server.log" "$WORK/migrate.log"; }
 check "no secret values in the server/migrate logs" no_leaks
 
