@@ -37,6 +37,15 @@ class Server:
 
 @pytest.fixture
 def server(mariadb: MariaDB, redis_server: RedisServer, migrated: None, tmp_path: Path) -> Iterator[Server]:
+    yield from run_server(mariadb, redis_server, tmp_path, workers=1)
+
+
+@pytest.fixture
+def two_worker_server(mariadb: MariaDB, redis_server: RedisServer, migrated: None, tmp_path: Path) -> Iterator[Server]:
+    yield from run_server(mariadb, redis_server, tmp_path, workers=2)
+
+
+def run_server(mariadb: MariaDB, redis_server: RedisServer, tmp_path: Path, workers: int) -> Iterator[Server]:
     # Secrets only as files, the way Kubernetes mounts them.
     (tmp_path / "db_password").write_text(mariadb.password + "\n")
     (tmp_path / "redis_password").write_text(redis_server.password + "\n")
@@ -48,7 +57,7 @@ def server(mariadb: MariaDB, redis_server: RedisServer, migrated: None, tmp_path
         app_env="dev",
         service_host="127.0.0.1",
         service_port=str(port),
-        workers="1",
+        workers=str(workers),
         graceful_shutdown_timeout="5",
         db_host="127.0.0.1",
         db_port=str(mariadb.port),
@@ -153,3 +162,11 @@ def test_sigterm_serves_a_request_sent_on_a_connection_accepted_before_it(server
     assert head.startswith(b"http/1.1 200 ")
     assert b"connection: close" in head.split(b"\r\n")
     assert code in STOPPED_BY_SIGTERM
+
+
+def test_two_workers_serve_then_each_stops_cleanly_on_sigterm(two_worker_server: Server) -> None:
+    statuses = {httpx.get(two_worker_server.url + "/readyz", timeout=5).status_code for _ in range(20)}
+    code, stdout = two_worker_server.stop()
+    assert statuses == {200}
+    assert code in STOPPED_BY_SIGTERM
+    assert stdout.count('"service stopped"') == 2
