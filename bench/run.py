@@ -170,11 +170,11 @@ class Env:
         self.procs.append(proc)
         return proc
 
-    def service(self, **extra: str) -> tuple[subprocess.Popen[bytes], int, float]:
-        """Start the service; returns (proc, port, seconds from exec to the first 200 on /readyz)."""
+    def service(self, prefix: tuple[str, ...] = (), **extra: str) -> tuple[subprocess.Popen[bytes], int, float]:
+        """Start the service (``prefix``: a wrapper that execs it); returns (proc, port, seconds from exec to the first 200 on /readyz)."""
         port = free_port()
         t0 = time.monotonic()
-        proc = self.spawn([str(APP_PY), "-m", "service"], self.service_env(port, **extra), f"service-{port}")
+        proc = self.spawn([*prefix, str(APP_PY), "-m", "service"], self.service_env(port, **extra), f"service-{port}")
         ready = wait_status(port, "/readyz", 200, READY_TIMEOUT, proc)
         if ready is None:
             kill_group(proc)
@@ -430,9 +430,51 @@ class Load:
         return time.monotonic() - self.t0
 
 
+# Root keeps its capabilities, so the service's drop-SYN socket filter is permitted; the pod
+# drops all capabilities, and some kernels (this one) then refuse the filter: run both.
+DROP_CAPABILITIES = ("setpriv", "--inh-caps=-all", "--bounding-set=-all", "--")
+
+
+def shutdown_variants() -> dict[str, tuple[str, ...]]:
+    if os.geteuid() != 0:
+        return {"unprivileged": ()}
+    return {"root": (), "capabilities_dropped": DROP_CAPABILITIES}
+
+
 def shutdown_drill(env: Env, smoke: bool) -> dict[str, Any]:
-    grace = 5
-    proc, port, _ = env.service(GRACEFUL_SHUTDOWN_TIMEOUT=str(grace))
+    reps = 1 if smoke else 3
+    variants: dict[str, Any] = {}
+    for name, prefix in shutdown_variants().items():
+        runs = [shutdown_run(env, smoke, prefix) for _ in range(reps)]
+        variants[name] = {
+            "drills": len(runs),
+            "failed_accepted": sum(r["failed_accepted"] for r in runs),
+            "drills_with_failures": sum(1 for r in runs if r["failed_accepted"]),
+            "lost_creates": sum(r["lost_creates"] for r in runs),
+            "max_exit_s": max(r["exit_s"] for r in runs),
+            "all_exited": all(r["exit_code"] is not None for r in runs),
+            "new_handshakes_refused": [r["drain"].get("new_handshakes_refused") for r in runs],
+            "runs": runs,
+        }
+    return {"grace_period_s": SHUTDOWN_GRACE_S, "log_level": "INFO", "variants": variants}
+
+
+SHUTDOWN_GRACE_S = 5
+
+
+def drain_record(log: Path) -> dict[str, Any]:
+    """The service's "listen queue drained" log entry (connections taken, filter used)."""
+    for line in log.read_text(errors="replace").splitlines():
+        if '"listen queue' in line:
+            entry = json.loads(line)
+            return {k: v for k, v in entry.items() if k in ("msg", "connections", "new_handshakes_refused", "error")}
+    return {}
+
+
+def shutdown_run(env: Env, smoke: bool, prefix: tuple[str, ...]) -> dict[str, Any]:
+    grace = SHUTDOWN_GRACE_S
+    # INFO, the deployed level: the access log's work widens the window a handshake can be in flight.
+    proc, port, _ = env.service(prefix, GRACEFUL_SHUTDOWN_TIMEOUT=str(grace), LOG_LEVEL="INFO")
     body = {"name": "shutdown", "quantity": 1}
     load_s = 1.0 if smoke else 3.0
     with Load(port, 8, load_s + grace + 10, lambda i, n: ("POST", "/api/v1/items", body) if n % 2 else ("GET", "/healthz", None)) as load:
@@ -455,7 +497,6 @@ def shutdown_drill(env: Env, smoke: bool) -> dict[str, Any]:
     acked = [json.loads(d[2])["id"] for _, k, d in events if k == "status" and d[0] == 201]
     lost = missing_ids(env, acked)
     return {
-        "grace_period_s": grace,
         "exit_code": None if rc is None else rc,
         "exit_s": exit_s,
         "statuses": dict(statuses),
@@ -465,6 +506,7 @@ def shutdown_drill(env: Env, smoke: bool) -> dict[str, Any]:
         "failed_accepted": failed,
         "acked_creates": len(acked),
         "lost_creates": lost,
+        "drain": drain_record(env.base / f"service-{port}.log"),
     }
 
 
@@ -653,14 +695,20 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
         add("cold start to /readyz 200 (median)", "<= 2 s", f"{cs['median_s']:.2f} s", cs["median_s"] <= 2.0)
     sd = r.get("shutdown")
     if sd:
-        add("SIGTERM under load: failed accepted requests", "0", sd["failed_accepted"], sd["failed_accepted"] == 0)
-        ok = sd["exit_code"] is not None and sd["exit_s"] <= sd["grace_period_s"]
-        add(
-            "SIGTERM under load: exit within grace",
-            f"<= {sd['grace_period_s']} s",
-            f"{sd['exit_s']:.2f} s (exit {128 - sd['exit_code'] if sd['exit_code'] and sd['exit_code'] < 0 else sd['exit_code']})",
-            ok,
-        )
+        for name, v in sd["variants"].items():
+            add(
+                f"SIGTERM under load ({name}): failed accepted requests",
+                "0",
+                f"{v['failed_accepted']} in {v['drills']} drills",
+                v["failed_accepted"] == 0,
+            )
+            add(
+                f"SIGTERM under load ({name}): exit within grace",
+                f"<= {sd['grace_period_s']} s",
+                f"{v['max_exit_s']:.2f} s (slowest)",
+                v["all_exited"] and v["max_exit_s"] <= sd["grace_period_s"],
+            )
+            add(f"SIGTERM under load ({name}): acknowledged creates lost", "0", v["lost_creates"], v["lost_creates"] == 0)
     rd = r.get("redis_outage")
     if rd:
         add("Redis killed: 5xx on reads", "0", rd["5xx"], rd["5xx"] == 0 and not rd["errors"])

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import socket
 
+import pytest
 import uvicorn
 import uvloop
 from starlette.types import Receive, Scope, Send
 
-from service.server import DrainingHttpToolsProtocol, GracefulServer, accept_queued
+from service import server as server_module
+from service.server import DrainingHttpToolsProtocol, GracefulServer, accept_queued, refuse_new_handshakes
 
 REQUEST = b"GET / HTTP/1.1\r\nHost: test\r\n\r\n"
 
@@ -48,6 +50,30 @@ def test_accept_queued_takes_every_queued_connection_and_leaves_the_listener_ope
     assert len(accepted) == 3
 
 
+def connect_times_out(port: int, timeout: float = 0.3) -> bool:
+    with socket.socket() as client:
+        client.settimeout(timeout)
+        try:
+            client.connect(("127.0.0.1", port))
+        except TimeoutError:
+            return True
+        return False
+
+
+def test_refused_handshakes_leave_queued_connections_acceptable() -> None:
+    listener, port = listening_socket()
+    with listener, socket.create_connection(("127.0.0.1", port)) as queued:
+        try:
+            refuse_new_handshakes(listener)
+        except PermissionError:
+            pytest.skip("this kernel refuses socket filters to this process (no capabilities)")
+        assert connect_times_out(port)  # the SYN is dropped: no handshake completes
+        (accepted,) = accept_queued(listener)
+        with accepted:
+            queued.sendall(b"ping")
+            assert accepted.recv(4) == b"ping"
+
+
 def test_accept_queued_returns_nothing_for_an_empty_queue() -> None:
     listener, _ = listening_socket()
     with listener:
@@ -80,6 +106,15 @@ def queued_requests_at_shutdown(server_class: type[uvicorn.Server]) -> list[byte
 
 
 def test_shutdown_serves_connections_still_in_the_accept_queue() -> None:
+    responses = queued_requests_at_shutdown(GracefulServer)
+    assert all(r.startswith(b"HTTP/1.1 200 ") and r.endswith(b"ok") for r in responses), responses
+
+
+def test_shutdown_serves_the_accept_queue_where_the_kernel_refuses_the_filter(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refused(listener: socket.socket) -> None:
+        raise PermissionError(1, "Operation not permitted")  # what a capability-less pod may get
+
+    monkeypatch.setattr(server_module, "refuse_new_handshakes", refused)
     responses = queued_requests_at_shutdown(GracefulServer)
     assert all(r.startswith(b"HTTP/1.1 200 ") and r.endswith(b"ok") for r in responses), responses
 

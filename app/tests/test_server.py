@@ -141,10 +141,19 @@ def test_sigterm_finishes_an_in_flight_request_then_exits(server: Server) -> Non
     assert "service stopped" in stdout
 
 
-def test_sigterm_drains_the_listen_queue_behind_a_socket_filter(server: Server) -> None:
-    _, stdout = server.stop()
-    messages = [json.loads(line)["msg"] for line in stdout.splitlines() if line.strip()]
-    assert "listen queue drained" in messages
+def listener_closed(port: int, timeout: float = 10.0) -> bool:
+    """Wait until new connections are refused: shutdown has closed the listener (and begun draining)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.05):
+                pass
+        except ConnectionRefusedError:
+            return True
+        except TimeoutError:
+            pass  # new SYNs dropped while the listen queue drains
+        time.sleep(0.02)
+    return False
 
 
 def test_sigterm_serves_a_request_sent_on_a_connection_accepted_before_it(server: Server) -> None:
@@ -152,7 +161,7 @@ def test_sigterm_serves_a_request_sent_on_a_connection_accepted_before_it(server
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         time.sleep(0.3)  # accepted by the server, no request yet: uvicorn alone would close it on SIGTERM
         server.proc.send_signal(signal.SIGTERM)
-        time.sleep(0.3)
+        assert listener_closed(port)
         sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: service\r\n\r\n")
         response = b""
         while chunk := sock.recv(65536):
@@ -162,6 +171,14 @@ def test_sigterm_serves_a_request_sent_on_a_connection_accepted_before_it(server
     assert head.startswith(b"http/1.1 200 ")
     assert b"connection: close" in head.split(b"\r\n")
     assert code in STOPPED_BY_SIGTERM
+
+
+def test_sigterm_takes_the_listen_queue_before_closing_the_listener(server: Server) -> None:
+    _, stdout = server.stop()
+    drained = [e for e in map(json.loads, filter(str.strip, stdout.splitlines())) if e["msg"] == "listen queue drained"]
+    assert len(drained) == 1
+    assert drained[0]["connections"] == 0  # nothing was connecting
+    assert "not drained" not in stdout
 
 
 def test_two_workers_serve_then_each_stops_cleanly_on_sigterm(two_worker_server: Server) -> None:

@@ -1,7 +1,10 @@
 """``python -m service`` serves; ``python -m service migrate`` upgrades the schema.
 
 Exit codes: 0 ok, 1 runtime failure (e.g. database unreachable during a
-migration), 2 bad usage or bad settings (one line on stderr, no traceback).
+migration), 2 bad usage or bad settings (one line on stderr, no traceback),
+3 the server did not start (the lifespan failed), and after SIGTERM 143
+(uvicorn re-raises it once the shutdown is done; with WORKERS > 1 the
+supervisor exits 0).
 """
 
 from __future__ import annotations

@@ -59,6 +59,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         await redis.aclose()
         await engine.dispose()
+        gc.unfreeze()  # a process that runs several lifespans (tests) keeps nothing frozen for good
         log.info("service stopped")
 
 
