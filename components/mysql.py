@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import pulumi
@@ -71,62 +70,22 @@ class MySql(pulumi.ComponentResource):
             },
             opts=child,
         )
+        server_config = server_settings(config)
         settings = k8s.core.v1.ConfigMap(
             f"{name}-config",
             metadata=kube.metadata(f"{name}-config", args.namespace, labels),
-            data={"server.cnf": server_settings(config)},
+            data={"server.cnf": server_config},
             opts=child,
         )
-        account = k8s.core.v1.ServiceAccount(
-            name,
-            metadata=kube.metadata(name, args.namespace, labels),
-            automount_service_account_token=False,
-            opts=child,
-        )
-        headless = k8s.core.v1.Service(
-            f"{name}-headless",
-            metadata=kube.metadata(f"{name}-headless", args.namespace, labels),
-            spec=kube.stateful_service_spec(selector, "mysql", MYSQL_PORT, headless=True),
-            opts=child,
-        )
-        client_service = k8s.core.v1.Service(
-            name,
-            metadata=kube.metadata(name, args.namespace, labels),
-            spec=kube.stateful_service_spec(selector, "mysql", config.port, headless=False),
-            opts=child,
-        )
-        statefulset_spec: k8s.apps.v1.StatefulSetSpecArgsDict = {
-            "serviceName": headless.metadata.name,
-            "replicas": 1,
-            "selector": {"matchLabels": selector},
-            "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
-            "template": {
-                # A changed my.cnf only takes effect on restart: roll the pod when it changes.
-                "metadata": {"labels": labels, "annotations": {"checksum/config": _digest(server_settings(config))}},
-                "spec": _pod_spec(config, account.metadata.name, secret.metadata.name, settings.metadata.name),
-            },
-            # Immutable: a change here replaces the StatefulSet. Keep the metadata minimal and stable.
-            "volumeClaimTemplates": [kube.data_volume_claim(config.storage)],
-        }
-        statefulset = k8s.apps.v1.StatefulSet(
-            name,
-            metadata=kube.metadata(name, args.namespace, labels),
-            spec=statefulset_spec,
+        # Depending on the StatefulSet makes consumers (the migration Job) wait until MySQL is ready.
+        host = kube.single_instance_statefulset(
+            kube.StatefulServer(name, args.namespace, labels, selector, "mysql", MYSQL_PORT, config.port, server_config, config.storage),
+            lambda account: _pod_spec(config, account, secret.metadata.name, settings.metadata.name),
+            child=child,
             # First start initialises the data directory and loads time zones: allow for it.
-            opts=pulumi.ResourceOptions.merge(
+            statefulset_opts=pulumi.ResourceOptions.merge(
                 kept, pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(create="15m", update="15m"))
             ),
-        )
-        k8s.policy.v1.PodDisruptionBudget(
-            name,
-            metadata=kube.metadata(name, args.namespace, labels),
-            spec=kube.single_replica_disruption_budget(selector),
-            opts=child,
-        )
-
-        # Depending on the StatefulSet makes consumers (the migration Job) wait until MySQL is ready.
-        host = pulumi.Output.all(client_service.metadata.name, args.namespace, statefulset.metadata.name).apply(
-            lambda parts: f"{parts[0]}.{parts[1]}.svc.cluster.local"
         )
         self.endpoint = DatabaseEndpoint(host, config.port, config.database, config.user, app_password)
         self.network_peer = NetworkPeer(pod_selector=selector, port=MYSQL_PORT)
@@ -184,10 +143,6 @@ def server_settings(config: MySqlConfig) -> str:
             "",
         ]
     )
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _probe(command: list[str], period: int, failures: int) -> k8s.core.v1.ProbeArgsDict:

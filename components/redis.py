@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import pulumi
@@ -72,53 +71,12 @@ class Redis(pulumi.ComponentResource):
             data={"redis.conf": server_config},
             opts=child,
         )
-        account = k8s.core.v1.ServiceAccount(
-            name,
-            metadata=kube.metadata(name, args.namespace, labels),
-            automount_service_account_token=False,
-            opts=child,
-        )
-        headless = k8s.core.v1.Service(
-            f"{name}-headless",
-            metadata=kube.metadata(f"{name}-headless", args.namespace, labels),
-            spec=kube.stateful_service_spec(selector, "redis", REDIS_PORT, headless=True),
-            opts=child,
-        )
-        client_service = k8s.core.v1.Service(
-            name,
-            metadata=kube.metadata(name, args.namespace, labels),
-            spec=kube.stateful_service_spec(selector, "redis", config.port, headless=False),
-            opts=child,
-        )
-        statefulset_spec: k8s.apps.v1.StatefulSetSpecArgsDict = {
-            "serviceName": headless.metadata.name,
-            "replicas": 1,
-            "selector": {"matchLabels": selector},
-            "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
-            "template": {
-                # redis.conf is read at start: roll the pod when it changes.
-                "metadata": {"labels": labels, "annotations": {"checksum/config": hashlib.sha256(server_config.encode()).hexdigest()}},
-                "spec": _pod_spec(config, account.metadata.name, secret.metadata.name, settings.metadata.name),
-            },
-            # Immutable: a change here replaces the StatefulSet. Keep the metadata minimal and stable.
-            "volumeClaimTemplates": [kube.data_volume_claim(config.storage)],
-        }
-        statefulset = k8s.apps.v1.StatefulSet(
-            name,
-            metadata=kube.metadata(name, args.namespace, labels),
-            spec=statefulset_spec,
-            opts=kept,
-        )
-        k8s.policy.v1.PodDisruptionBudget(
-            name,
-            metadata=kube.metadata(name, args.namespace, labels),
-            spec=kube.single_replica_disruption_budget(selector),
-            opts=child,
-        )
-
         # Depending on the StatefulSet orders the app after a ready Redis.
-        host = pulumi.Output.all(client_service.metadata.name, args.namespace, statefulset.metadata.name).apply(
-            lambda parts: f"{parts[0]}.{parts[1]}.svc.cluster.local"
+        host = kube.single_instance_statefulset(
+            kube.StatefulServer(name, args.namespace, labels, selector, "redis", REDIS_PORT, config.port, server_config, config.storage),
+            lambda account: _pod_spec(config, account, secret.metadata.name, settings.metadata.name),
+            child=child,
+            statefulset_opts=kept,
         )
         self.endpoint = CacheEndpoint(host, config.port, password)
         self.network_peer = NetworkPeer(pod_selector=selector, port=REDIS_PORT)
