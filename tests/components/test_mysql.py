@@ -14,6 +14,7 @@ from components.kube import NON_ROOT_UID
 from components.mysql import server_settings
 from components.quantity import mebibytes
 from offline.engine import RecordedResource, StackRun, _is_secret
+from tests.components.objects import descendants, kubernetes_objects, statefulset, statefulset_container
 
 RunWith = Callable[..., StackRun]
 CANARIES = {
@@ -23,20 +24,8 @@ CANARIES = {
 }
 
 
-def _children(run: StackRun, component_type: str) -> list[RecordedResource]:
-    """Every resource below the (single) component of `component_type`, at any depth."""
-    (component,) = run.of_type(component_type)
-    below = {component.urn}
-    found = []
-    for resource in run.resources:  # registration order: parents come before children
-        if resource.parent in below:
-            below.add(resource.urn)
-            found.append(resource)
-    return found
-
-
 def _mysql_objects(run: StackRun) -> list[RecordedResource]:
-    return [resource for resource in _children(run, "fastapi-service:data:MySql") if resource.is_kubernetes_object]
+    return kubernetes_objects(run, "fastapi-service:data:MySql")
 
 
 def _kinds(resources: list[RecordedResource]) -> dict[str, int]:
@@ -47,15 +36,11 @@ def _kinds(resources: list[RecordedResource]) -> dict[str, int]:
 
 
 def _statefulset(run: StackRun) -> dict[str, Any]:
-    (statefulset,) = [resource for resource in _mysql_objects(run) if resource.kind == "StatefulSet"]
-    inputs: dict[str, Any] = statefulset.inputs
-    return inputs
+    return statefulset(_mysql_objects(run))
 
 
 def _container(run: StackRun) -> dict[str, Any]:
-    (container,) = _statefulset(run)["spec"]["template"]["spec"]["containers"]
-    result: dict[str, Any] = container
-    return result
+    return statefulset_container(_mysql_objects(run))
 
 
 def test_dev_is_small_without_backups(dev_run: StackRun) -> None:
@@ -175,7 +160,7 @@ def test_prod_protects_the_data_and_dev_does_not(stack_run: StackRun) -> None:
     assert kept
     for resource in kept:
         assert (resource.protect, resource.retain_on_delete) == (prod, prod), resource.name
-    for resource in _children(stack_run, "fastapi-service:data:MySql"):
+    for resource in descendants(stack_run, "fastapi-service:data:MySql"):
         if resource.type == "random:index/randomPassword:RandomPassword":
             assert resource.protect == prod
 
@@ -233,7 +218,7 @@ def test_external_mode_registers_no_in_cluster_objects(run_with: RunWith) -> Non
         {"mysql": {"mode": "external", "host": "db.example.com", "database": "shop", "user": "shop"}},
         secrets={"mysqlPassword": CANARIES["mysqlPassword"]},
     )
-    assert _children(run, "fastapi-service:data:MySql") == []
+    assert descendants(run, "fastapi-service:data:MySql") == []
     assert not [resource for resource in run.find("StatefulSet") if "mysql" in resource.name]
     assert not [policy for policy in run.find("NetworkPolicy") if policy.inputs["metadata"]["name"].endswith("-mysql")]
     for resource in run.resources:

@@ -13,26 +13,22 @@ from components.config import REDIS_IMAGE, ConfigError, RedisConfig
 from components.kube import NON_ROOT_UID
 from components.quantity import parse_quantity
 from offline.engine import RecordedResource, StackRun, redact
+from tests.components.objects import kubernetes_objects, statefulset, statefulset_container
 
 RunWith = Callable[..., StackRun]
 CANARY = "canary-redis-0123456789abcdef"
 
 
 def _redis_objects(run: StackRun) -> list[RecordedResource]:
-    (component,) = run.of_type("fastapi-service:data:Redis")
-    return [resource for resource in run.resources if resource.parent == component.urn and resource.is_kubernetes_object]
+    return kubernetes_objects(run, "fastapi-service:data:Redis")
 
 
 def _statefulset(run: StackRun) -> dict[str, Any]:
-    (statefulset,) = [resource for resource in _redis_objects(run) if resource.kind == "StatefulSet"]
-    inputs: dict[str, Any] = statefulset.inputs
-    return inputs
+    return statefulset(_redis_objects(run))
 
 
 def _container(run: StackRun) -> dict[str, Any]:
-    (container,) = _statefulset(run)["spec"]["template"]["spec"]["containers"]
-    result: dict[str, Any] = container
-    return result
+    return statefulset_container(_redis_objects(run))
 
 
 def _redis_conf(run: StackRun) -> str:
