@@ -15,7 +15,7 @@ from components.service import AppService, AppServiceArgs
 
 config = load_stack_config()
 
-cluster = Cluster("cluster", ClusterArgs(config.kubernetes, config.namespace, config.environment))
+cluster = Cluster("cluster", ClusterArgs(config.kubernetes, config.namespace, config.environment, protect=config.is_prod))
 
 image = AppImage("image", AppImageArgs(config.image, config.secrets.registry_password))
 

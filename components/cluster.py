@@ -16,6 +16,7 @@ class ClusterArgs:
     target: KubernetesTarget
     namespace: str
     environment: str
+    protect: bool = False  # prod: deleting the namespace would delete the data volumes in it
 
 
 class Cluster(pulumi.ComponentResource):
@@ -30,6 +31,11 @@ class Cluster(pulumi.ComponentResource):
             render_yaml_to_directory=args.target.render_directory,
             # Server-side apply lets other controllers (HPA, cert-manager) own their fields.
             enable_server_side_apply=True,
+            # Update Secrets and ConfigMaps in place instead of replacing them under a new name:
+            # the pods that read them roll through their checksum annotations, and a rotated API
+            # key does not replace the migration Job that mounts the same Secret.
+            enable_secret_mutable=True,
+            enable_config_map_mutable=True,
             delete_unreachable=False,
             opts=pulumi.ResourceOptions(parent=self),
         )
@@ -47,7 +53,7 @@ class Cluster(pulumi.ComponentResource):
                     "environment": args.environment,
                 },
             },
-            opts=pulumi.ResourceOptions(parent=self, provider=self.provider),
+            opts=pulumi.ResourceOptions(parent=self, provider=self.provider, protect=args.protect),
         )
         self.namespace: pulumi.Output[str] = namespace.metadata.name
         self.register_outputs({"namespace": self.namespace})

@@ -48,8 +48,9 @@ class MySql(pulumi.ComponentResource):
             return
 
         child = pulumi.ResourceOptions(parent=self, provider=args.provider)
-        # In prod the data outlives a mistaken delete or a replacing change (see Storage.lock).
-        kept = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=args.protect, retain_on_delete=args.protect))
+        # In prod a destroy or a replacing change stops at the data (see Storage.lock). Not
+        # retain_on_delete: deleting the namespace would take a retained object with it anyway.
+        kept = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=args.protect))
         labels = kube.labels(name="mysql", instance=name, component="database")
         selector = kube.selector(name="mysql", instance=name)
         # Secret from end to end, whichever the source: config secrets and RandomPassword both are.

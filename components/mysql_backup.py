@@ -105,7 +105,7 @@ class MySqlBackup(pulumi.ComponentResource):
         super().__init__("fastapi-service:data:MySqlBackup", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=args.provider)
         # The dumps outlive a mistaken `pulumi destroy` in prod, like the database volume.
-        kept = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=args.protect, retain_on_delete=args.protect))
+        kept = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=args.protect))
         labels = kube.labels(name="mysql-backup", instance=name, component="backup")
         self.pod_selector = kube.selector(name="mysql-backup", instance=name)
 

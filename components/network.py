@@ -53,11 +53,15 @@ class NetworkPolicies(pulumi.ComponentResource):
 
     def _policy(self, suffix: str, pod_selector: dict[str, str], rules: list[k8s.networking.v1.NetworkPolicyIngressRuleArgsDict]) -> None:
         policy_name = f"{self._name}-{suffix}"
+        # Written the way the API server stores it: an empty selector is `{}` and no rules is no
+        # `ingress` key. `matchLabels: {}` or `ingress: []` would be dropped by the server and
+        # bump the object's generation on every apply, so it would never converge.
         spec: k8s.networking.v1.NetworkPolicySpecArgsDict = {
-            "podSelector": {"matchLabels": pod_selector},
+            "podSelector": {"matchLabels": pod_selector} if pod_selector else {},
             "policyTypes": ["Ingress"],
-            "ingress": rules,
         }
+        if rules:
+            spec["ingress"] = rules
         policy = k8s.networking.v1.NetworkPolicy(
             policy_name,
             metadata={

@@ -43,7 +43,7 @@ class Redis(pulumi.ComponentResource):
             return
 
         child = pulumi.ResourceOptions(parent=self, provider=args.provider)
-        kept = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=args.protect, retain_on_delete=args.protect))
+        kept = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=args.protect))
         labels = kube.labels(name="redis", instance=name, component="cache")
         selector = kube.selector(name="redis", instance=name)
         password: pulumi.Output[str] = pulumi.Output.secret(

@@ -26,6 +26,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"  # noqa: S105
 SECRET_SIG_VALUE = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105
 REDACTED = "<redacted>"
+# What the Kubernetes provider adds to every object it names itself.
+AUTONAMED_ANNOTATION = "pulumi.com/autonamed"
 
 
 def secret_placeholder(key: str) -> str:
@@ -70,14 +72,21 @@ class RecordedResource:
         return [str(value) for value in _secret_leaves(self.raw_inputs)]
 
     def manifest(self) -> dict[str, Any]:
-        """The object as the provider would apply it: auto-named, secrets redacted."""
+        """The object as the Kubernetes provider applies (and renders) it, secrets redacted.
+
+        Like the provider: an auto-named object carries `pulumi.com/autonamed`, and a Secret's
+        `stringData` is folded into `data` (which the provider base64-encodes; here redacted).
+        """
         body = plain(redact(self.raw_inputs))
-        body["metadata"] = {**body.get("metadata", {}), "name": self.outputs["metadata"]["name"]}
+        metadata = {**body.get("metadata", {}), "name": self.outputs["metadata"]["name"]}
+        if "name" not in self.inputs.get("metadata", {}):
+            metadata["annotations"] = {**metadata.get("annotations", {}), AUTONAMED_ANNOTATION: "true"}
+        body["metadata"] = metadata
         if body.get("kind") == "Secret":
             unredacted = self.inputs
-            for key in ("data", "stringData"):
-                if key in unredacted:
-                    body[key] = dict.fromkeys(unredacted[key], REDACTED)
+            keys = {**unredacted.get("data", {}), **unredacted.get("stringData", {})}
+            body.pop("stringData", None)
+            body["data"] = dict.fromkeys(sorted(keys), REDACTED)
         return dict(body)
 
 

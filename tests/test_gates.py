@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import logging
 import os
@@ -15,10 +13,10 @@ from typing import Any
 import pytest
 import yaml
 
-from components.config import SECRET_KEYS
-from offline.engine import PROJECT_ROOT, StackRun
+from offline.engine import PROJECT_ROOT, REDACTED, StackRun
 from offline.render import SUPPORTED_KUBERNETES_VERSIONS, schema_errors, write_manifests
 from policy.rules import ALLOWED_VOLUME_TYPES, containers, pod_spec, restricted_violations
+from tests import leaks
 from tests.conftest import STACKS
 
 POD_TEMPLATE_KINDS = {"Deployment", "StatefulSet", "Job", "CronJob"}
@@ -175,31 +173,6 @@ def test_every_inline_skip_is_listed_in_the_readme(stack_run: StackRun) -> None:
 # Secrets
 
 
-def _canaries() -> dict[str, str]:
-    return {key: f"canary-{key}-5e1f0c7a9b" for key in SECRET_KEYS}
-
-
-def _needles(canaries: dict[str, str]) -> set[str]:
-    """The canaries and their base64 forms (as they would sit in Secret data or a docker auth)."""
-    needles = set(canaries.values())
-    for value in canaries.values():
-        needles.add(base64.b64encode(value.encode()).decode())
-    needles.add(base64.b64encode(f"bot:{canaries['registryPassword']}".encode()).decode())
-    return needles
-
-
-def _decoded(text: str, depth: int = 2) -> Iterator[str]:
-    yield text
-    if depth == 0:
-        return
-    for token in re.findall(r"[A-Za-z0-9+/]{12,}={0,2}", text):
-        try:
-            decoded = base64.b64decode(token, validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError, ValueError):
-            continue
-        yield from _decoded(decoded, depth - 1)
-
-
 @pytest.mark.parametrize("stack", STACKS)
 def test_canary_secrets_never_leak(
     stack: str,
@@ -209,10 +182,10 @@ def test_canary_secrets_never_leak(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    canaries = _canaries()
+    canaries = leaks.canaries()
     image = yaml.safe_load((PROJECT_ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]["fastapi-service:image"]
-    run = run_with(stack, {"image": {**image, "registryUsername": "bot"}}, secrets=canaries)
-    needles = _needles(canaries)
+    run = run_with(stack, {"image": {**image, "registryUsername": leaks.REGISTRY_USERNAME}}, secrets=canaries)
+    needles = leaks.needles(canaries)
 
     # Rendered files under build/ (here a tmp build dir): Secret data is redacted, nothing else carries one.
     build = tmp_path / "build" / "render" / stack
@@ -241,11 +214,13 @@ def test_canary_secrets_never_leak(
     assert not [needle for needle in needles if needle in logs], "a canary reached the logs"
 
     # And the canaries did reach the Secrets, as secrets (so this test can fail).
-    secret_text = " ".join(text for secret in run.find("Secret") for value in secret.secret_values() for text in _decoded(value))
+    secret_text = " ".join(text for secret in run.find("Secret") for value in secret.secret_values() for text in leaks.decoded(value))
     missing = [key for key, value in canaries.items() if value not in secret_text]
     assert missing == [], f"canaries not carried by any Secret: {missing}"
     for secret in run.find("Secret"):
-        assert secret.manifest().get("data", {}) == dict.fromkeys(secret.inputs.get("data", {}), "<redacted>")
+        keys = {*secret.inputs.get("data", {}), *secret.inputs.get("stringData", {})}
+        assert secret.manifest()["data"] == dict.fromkeys(keys, REDACTED)
+        assert "stringData" not in secret.manifest()
 
 
 SECRET_KEY_NAME = re.compile(r"password|secret|token|apikey|api_key|passphrase|key", re.IGNORECASE)
