@@ -46,7 +46,7 @@ lint: $(VENV)/.installed ## ruff and mypy over the Pulumi program, its tooling a
 
 .PHONY: test-infra
 test-infra: $(VENV)/.installed $(APP_STAMP) $(CHECKOV) ## The Pulumi program's tests (offline engine), deploy gates included
-	$(PY) -m pytest tests --ignore=tests/engine
+	$(PY) -m pytest tests --ignore=tests/engine --ignore=tests/cluster
 
 # The Pulumi CLI and plugins: the official CLI when on PATH, else built from Go modules into a
 # cache outside the repository (scripts/pulumi-toolchain/README.md; ~25 min cold, instant warm).
@@ -55,6 +55,22 @@ PULUMI_TOOLCHAIN = scripts/pulumi-toolchain/build.sh
 .PHONY: toolchain
 toolchain: ## Build (or reuse) the Pulumi CLI, the Kubernetes and random providers and the Python host
 	$(PULUMI_TOOLCHAIN) >/dev/null
+
+CLUSTER_TOOLCHAIN = scripts/cluster/build.sh
+CLUSTER_RUN ?= build/cluster/run
+
+.PHONY: cluster-up
+cluster-up: ## Start a local control plane (kwok nodes) on 127.0.0.1 in CLUSTER_RUN; prints its kubeconfig
+	scripts/cluster/up.sh $(CLUSTER_RUN)
+
+.PHONY: cluster-down
+cluster-down: ## Stop the control plane of CLUSTER_RUN (its logs stay in CLUSTER_RUN/logs)
+	scripts/cluster/down.sh $(CLUSTER_RUN)
+
+.PHONY: test-cluster
+test-cluster: $(VENV)/.installed ## `pulumi up` on both stacks against a real API server (kwok nodes): admission, rollouts, migrations, destroy
+	bin="$$($(PULUMI_TOOLCHAIN) | tail -n1)" && cluster="$$($(CLUSTER_TOOLCHAIN) | tail -n1)" && \
+	PULUMI_TOOLCHAIN_BIN="$$bin" CLUSTER_BIN="$$cluster" $(PY) -m pytest tests/cluster
 
 .PHONY: test-engine
 test-engine: $(VENV)/.installed ## The real Pulumi engine on both stacks: secrets, preview, up, rotation, policy pack, destroy

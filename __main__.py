@@ -8,11 +8,13 @@ import pulumi
 from components.cluster import Cluster, ClusterArgs
 from components.config import load_stack_config
 from components.image import AppImage, AppImageArgs
+from components.interrupt import exit_quietly_when_the_engine_interrupts
 from components.mysql import MySql, MySqlArgs
 from components.network import NetworkPolicies, NetworkPoliciesArgs
 from components.redis import Redis, RedisArgs
 from components.service import AppService, AppServiceArgs
 
+exit_quietly_when_the_engine_interrupts()
 config = load_stack_config()
 
 cluster = Cluster("cluster", ClusterArgs(config.kubernetes, config.namespace, config.environment, protect=config.is_prod))

@@ -198,3 +198,15 @@ def test_no_secret_is_exported_in_plaintext(stack_run: StackRun) -> None:
             continue
         assert not any(secret in json.dumps(value) for secret in secret_values), f"output {name} leaks a secret"
     assert "apiKey" in stack_run.secret_outputs
+
+
+def test_running_the_program_under_mocks_leaves_ctrl_c_alone() -> None:
+    # The program exits quietly on the engine's SIGINT only under the real engine; a test
+    # process that runs it keeps Python's own handler (and its teardown on Ctrl-C).
+    import signal
+
+    from offline.engine import run_stack
+
+    before = signal.getsignal(signal.SIGINT)
+    run_stack("dev")
+    assert signal.getsignal(signal.SIGINT) is before
