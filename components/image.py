@@ -46,7 +46,7 @@ class AppImage(pulumi.ComponentResource):
             self.pull_credentials = PullCredentials(config.registry, config.registry_username, args.registry_password)
 
         if config.mode == "prebuilt":
-            assert config.reference is not None  # guaranteed by ImageConfig validation
+            assert config.reference is not None  # the config rules require it in prebuilt mode
             self.reference: pulumi.Output[str] = pulumi.Output.from_input(config.reference)
             self.tag: str | None = None
         else:

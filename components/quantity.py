@@ -1,4 +1,4 @@
-"""Kubernetes resource quantities and image references, checked the way the API server would."""
+"""Kubernetes resource quantities, parsed the way the API server parses them."""
 
 from __future__ import annotations
 
@@ -44,27 +44,3 @@ def parse_quantity(text: str) -> Decimal:
 def mebibytes(text: str) -> int:
     """A memory quantity in whole MiB (rounded down), for settings such as buffer pool sizes."""
     return int(parse_quantity(text) // 2**20)
-
-
-# The distribution reference grammar (github.com/distribution/reference), without the
-# rarely used IPv6 host form: [host[:port]/]path[:tag][@algo:hex].
-_HOST = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::\d{1,5})?)"
-_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_REPOSITORY = rf"(?:{_HOST}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
-_TAG = r"[\w][\w.-]{0,127}"
-_DIGEST = r"sha256:[a-f0-9]{64}"
-REPOSITORY_PATTERN = re.compile(rf"^{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*$")
-REGISTRY_PATTERN = re.compile(rf"^{_HOST}$")
-IMAGE_REFERENCE_PATTERN = re.compile(rf"^(?P<repository>{_REPOSITORY})(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$")
-
-
-def check_image_reference(text: str, *, require_version: bool = True) -> str:
-    """Return the reference if well formed; refuse untagged (implicitly ':latest') references."""
-    match = IMAGE_REFERENCE_PATTERN.match(text)
-    if match is None:
-        raise ValueError(f"{text!r} is not a valid image reference (expected [registry/]repository[:tag][@sha256:<64 hex>])")
-    if require_version and not (match["tag"] or match["digest"]):
-        raise ValueError(f"{text!r} has neither tag nor digest: pin a version")
-    if match["tag"] == "latest" and not match["digest"]:
-        raise ValueError(f"{text!r} uses ':latest': pin a version or a digest")
-    return text

@@ -14,10 +14,11 @@ import os
 import subprocess
 import sys
 import venv
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from offline import gate_cache
 from offline.engine import PROJECT_ROOT
 
 CHECKOV_VERSION = "3.3.30"
@@ -99,6 +100,23 @@ def _run(args: list[str]) -> Summary:
 
 def scan_manifests(directory: Path) -> Summary:
     return _run(["-d", str(directory), "--framework", "kubernetes"])
+
+
+def scan_manifests_cached(directory: Path) -> tuple[Summary, bool]:
+    """The scan, reused when the same files were scanned by the same checkov (keyed by content)."""
+    digest = gate_cache.key(f"checkov {CHECKOV_VERSION}", gate_cache.sources(directory.glob("*.yaml")))
+    cached = gate_cache.get("checkov", digest)
+    if cached is not None:
+        return _summary_from(cached), True
+    summary = scan_manifests(directory)
+    gate_cache.put("checkov", digest, asdict(summary))
+    return summary, False
+
+
+def _summary_from(data: dict[str, Any]) -> Summary:
+    failures = [Finding(**finding) for finding in data.pop("failures")]
+    skips = [Finding(**finding) for finding in data.pop("skips")]
+    return Summary(**data, failures=failures, skips=skips)
 
 
 def scan_dockerfile(path: Path = DOCKERFILE) -> Summary:

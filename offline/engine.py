@@ -12,14 +12,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import runpy
 import sys
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from offline import stack_file as stack_file_module
+from offline.stack_file import StackFile
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # How the SDK marks a secret value on the wire (pulumi.runtime.rpc): a signature, not a secret.
@@ -179,45 +184,29 @@ def _suffix(*parts: str) -> str:
 
 
 def read_stack_config(
-    stack: str, config_file: Path | None = None, secrets: Mapping[str, str] | None = None
-) -> tuple[dict[str, str], list[str]]:
-    """(config map for set_all_config, secret keys) from Pulumi.yaml defaults and the stack file.
+    stack: str, config_file: Path | None = None, secrets: Mapping[str, str] | None = None, program_dir: Path = PROJECT_ROOT
+) -> tuple[dict[str, str], list[str], StackFile]:
+    """(config map as Pulumi passes it, secret keys, the parsed stack file) from Pulumi.yaml's
+    defaults and the stack file. Raises StackFileError for a file that cannot be read.
 
     `secrets` (key -> plaintext, keys without the project prefix) are set as secret config,
     as `pulumi config set --secret` would: the tests pass canary values this way.
     """
-    project = yaml.safe_load((PROJECT_ROOT / "Pulumi.yaml").read_text())
-    name = project["name"]
-    values: dict[str, Any] = {}
-    for key, declaration in (project.get("config") or {}).items():
-        full_key = key if ":" in key else f"{name}:{key}"
-        if isinstance(declaration, dict) and "default" in declaration:
-            values[full_key] = declaration["default"]
-    path = config_file or PROJECT_ROOT / f"Pulumi.{stack}.yaml"
+    name, values = stack_file_module.project_defaults(program_dir / "Pulumi.yaml")
+    path = config_file or program_dir / f"Pulumi.{stack}.yaml"
     if not path.is_file():
-        raise FileNotFoundError(f"no stack config at {path}: expected Pulumi.{stack}.yaml or CONFIG=<file>")
-    document = yaml.safe_load(path.read_text()) or {}
-    secret_keys: list[str] = []
-    for key, value in (document.get("config") or {}).items():
-        full_key = key if ":" in key else f"{name}:{key}"
-        if isinstance(value, dict) and set(value) == {"secure"}:
-            values[full_key] = secret_placeholder(full_key.split(":", 1)[1])
-            secret_keys.append(full_key)
-        else:
-            values[full_key] = value
+        raise stack_file_module.StackFileError(
+            [stack_file_module.Located(path, 0, 0, f"does not exist: expected Pulumi.{stack}.yaml or CONFIG=<file>")]
+        )
+    parsed = stack_file_module.read(path)
+    values.update(parsed.values)
+    secret_keys = sorted(parsed.secure)
+    for key in parsed.secure:
+        values[key] = secret_placeholder(key.split(":", 1)[1])
     for key, value in (secrets or {}).items():
         values[f"{name}:{key}"] = value
         secret_keys.append(f"{name}:{key}")
-    return {key: _config_text(value) for key, value in values.items()}, secret_keys
-
-
-def _config_text(value: Any) -> str:
-    """Pulumi hands structured config to programs as JSON text, scalars as their string form."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return json.dumps(value)
+    return {key: stack_file_module.config_text(value) for key, value in values.items()}, sorted(set(secret_keys)), parsed
 
 
 # ---------------------------------------------------------------------------------------
@@ -244,7 +233,11 @@ def _mock_classes() -> tuple[type, type]:
             if args.typ == "docker:index/image:Image":
                 image_name = plain(state["imageName"])
                 repository = image_name.rsplit(":", 1)[0] if ":" in image_name.split("/")[-1] else image_name
-                digest = hashlib.sha256(json.dumps(plain(state), sort_keys=True).encode()).hexdigest()
+                # From what the image is made of (its tag is the build context's content hash),
+                # never from where the checkout lives: the same app gives the same digest anywhere.
+                build = plain(state.get("build") or {})
+                made_of = {"image": image_name, "platform": build.get("platform"), "args": build.get("args")}
+                digest = hashlib.sha256(json.dumps(made_of, sort_keys=True).encode()).hexdigest()
                 state["repoDigest"] = f"{repository}@sha256:{digest}"
                 state["baseImageName"] = image_name
             return f"{args.name}-id", state
@@ -288,6 +281,20 @@ def _mock_classes() -> tuple[type, type]:
     return EngineLikeMocks, RecordingMonitor
 
 
+@contextmanager
+def _environment(variables: Mapping[str, str]) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def _sync(struct: Any) -> dict[str, Any]:
     from pulumi.runtime import rpc
     from pulumi.runtime.sync_await import _ensure_event_loop
@@ -317,7 +324,7 @@ def run_stack(
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
 
-    config, secret_keys = read_stack_config(stack, config_file, secrets)
+    config, secret_keys, _ = read_stack_config(stack, config_file, secrets, program_dir)
     project = yaml.safe_load((program_dir / "Pulumi.yaml").read_text())["name"]
 
     mocks_class, monitor_class = _mock_classes()
@@ -333,7 +340,9 @@ def run_stack(
     def program() -> None:
         runpy.run_path(str(program_dir / "__main__.py"), run_name="__main__")
 
-    _sync_await(run_pulumi_func(program))
+    # As the language host does: the program reads its config from these (Pulumi's public API).
+    with _environment({"PULUMI_CONFIG": json.dumps(config), "PULUMI_CONFIG_SECRET_KEYS": json.dumps(secret_keys)}):
+        _sync_await(run_pulumi_func(program))
 
     run = StackRun(stack=stack, resources=list(monitor.recorded))
     root = runtime_settings.get_root_resource()

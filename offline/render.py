@@ -1,57 +1,50 @@
-"""`make render`: the stack's Kubernetes manifests, offline, validated, secrets redacted.
+"""`make render`: the stack's Kubernetes objects, offline, validated, secrets redacted.
 
     python -m offline.render --stack dev [--config FILE] [--out DIR] [--no-checkov]
 
-Exit codes: 0 rendered and valid; 1 a manifest failed schema validation or checkov reported a
-failed check; 2 the stack config is invalid (nothing is written). checkov runs from its own
-venv (build/tools/checkov-venv, created on first use by `python -m offline.checkov install`);
-`--no-checkov` or NO_CHECKOV=1 skips it.
+Exit codes: 0 rendered and valid; 1 an object failed schema validation or checkov; 2 bad
+input (stack name, stack file, config, output directory): nothing is written. The output
+directory is one this tool owns (see offline/render_dir.py); gate results are reused while
+their inputs are unchanged (offline/gate_cache.py). checkov runs from its own venv
+(build/tools/checkov-venv, created on first use); `--no-checkov` or NO_CHECKOV=1 skips it.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-import yaml
+from offline import render_dir
+from offline.engine import PROJECT_ROOT
 
-from offline.engine import PROJECT_ROOT, StackRun, run_stack
+if TYPE_CHECKING:
+    from components.config import ConfigError
 
-# The Kubernetes versions the README declares supported: the three newest that the
-# pinned kubernetes-validate ships schemas for.
-SUPPORTED_KUBERNETES_VERSIONS = ("1.35", "1.36", "1.37")
-
-
-def write_manifests(run: StackRun, out_dir: Path) -> list[Path]:
-    """One YAML document per object, one file each, named by order, kind and name."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in out_dir.glob("*.yaml"):
-        stale.unlink()
-    paths = []
-    for index, manifest in enumerate(run.manifests(), start=1):
-        path = out_dir / f"{index:02d}-{manifest['kind'].lower()}-{manifest['metadata']['name']}.yaml"
-        path.write_text(yaml.safe_dump(manifest, sort_keys=False))
-        paths.append(path)
-    return paths
+# A Pulumi stack name: letters, digits, '-', '_', '.'; never a path.
+STACK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
-def schema_errors(manifest: dict[str, Any], versions: tuple[str, ...] = SUPPORTED_KUBERNETES_VERSIONS) -> list[str]:
-    """Strict upstream OpenAPI validation (unknown fields rejected) for every supported version."""
-    import kubernetes_validate
+class Phases:
+    """Says what runs before it runs, and how long it took."""
 
-    errors = []
-    for version in versions:
-        try:
-            kubernetes_validate.validate(manifest, version, strict=True)
-        except kubernetes_validate.ValidationError as error:
-            where = f"{manifest['kind']}/{manifest['metadata']['name']}"
-            errors.append(f"{where} (Kubernetes {version}): {error.message} at {'.'.join(map(str, error.path))}")
-    return errors
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+
+    def begin(self, what: str) -> float:
+        print(f"  {what} ...", end="", flush=True)
+        return time.perf_counter()
+
+    def end(self, began: float, note: str = "") -> None:
+        print(f" {time.perf_counter() - began:.2f}s{f' ({note})' if note else ''}", flush=True)
+
+    def total(self) -> float:
+        return time.perf_counter() - self.started
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,40 +54,101 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="default build/render/<stack>")
     parser.add_argument("--no-checkov", action="store_true", default=os.environ.get("NO_CHECKOV") == "1", help="skip the checkov scan")
     args = parser.parse_args(argv)
+    phases = Phases()
 
-    from components.config import ConfigError
-
-    started = time.perf_counter()
+    if not STACK_NAME.match(args.stack):
+        print(f"error: {args.stack!r} is not a stack name (letters, digits, '-', '_', '.'; e.g. dev, prod)", file=sys.stderr)
+        return 2
+    out_dir = args.out or PROJECT_ROOT / "build" / "render" / args.stack
     try:
-        run = run_stack(args.stack, config_file=args.config)
-    except (ConfigError, FileNotFoundError) as error:
+        render_dir.check_owned(out_dir)
+    except render_dir.RenderDirError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    elapsed = time.perf_counter() - started
+    print(f"render: stack {args.stack} -> {out_dir}", flush=True)
 
-    out_dir = args.out or PROJECT_ROOT / "build" / "render" / args.stack
-    manifests = run.manifests()
-    errors = [message for manifest in manifests for message in schema_errors(manifest)]
-    write_manifests(run, out_dir)
+    began = phases.begin("config and program (offline engine)")
+    manifests = _run_program(args.stack, args.config)
+    if manifests is None:
+        return 2
+    phases.end(began, f"{len(manifests)} objects")
 
-    kinds = Counter(manifest["kind"] for manifest in manifests)
-    print(f"stack {args.stack}: {len(manifests)} objects in {out_dir} (rendered in {elapsed:.2f}s)")
+    began = phases.begin("write")
+    ordered = render_dir.ordered(manifests)
+    render_dir.write(out_dir, ordered)
+    phases.end(began)
+
+    began = phases.begin("schemas (strict, Kubernetes " + ", ".join(_supported()) + ")")
+    from offline import schemas
+
+    errors, reused = schemas.check(ordered)
+    phases.end(began, f"{reused}/{len(ordered)} from cache")
+    checkov_failed = 0 if args.no_checkov else _checkov(out_dir, phases)
+
+    kinds = Counter(manifest["kind"] for manifest in ordered)
+    print(f"stack {args.stack}: {len(ordered)} objects in {out_dir} ({phases.total():.2f}s)")
     for kind, count in sorted(kinds.items()):
         print(f"  {kind:<26} {count}")
-    valid = len(manifests) - len({error.split(" ")[0] for error in errors})
-    print(f"schema-valid (strict, Kubernetes {', '.join(SUPPORTED_KUBERNETES_VERSIONS)}): {valid}/{len(manifests)}")
+    invalid = {error.split(" ")[0] for error in errors}
+    print(f"schema-valid: {len(ordered) - len(invalid)}/{len(ordered)}")
     for message in errors:
         print(f"  invalid: {message}", file=sys.stderr)
-    checkov_failed = 0 if args.no_checkov else _checkov(out_dir)
     return 1 if errors or checkov_failed else 0
 
 
-def _checkov(out_dir: Path) -> int:
-    """Print checkov's passed/failed/skipped over the written manifests; return the failed count."""
+def _supported() -> tuple[str, ...]:
+    from offline.schemas import SUPPORTED_KUBERNETES_VERSIONS
+
+    return SUPPORTED_KUBERNETES_VERSIONS
+
+
+def _run_program(stack: str, config_file: Path | None) -> list[dict[str, object]] | None:
+    """The objects the program declares, or None after printing why the config is refused."""
+    from components.config import ConfigError
+    from offline import stack_file
+    from offline.engine import run_stack
+
+    path = config_file or PROJECT_ROOT / f"Pulumi.{stack}.yaml"
+    try:
+        run = run_stack(stack, config_file=config_file)
+    except stack_file.StackFileError as error:
+        print(f"\nerror: {error}", file=sys.stderr)
+        return None
+    except ConfigError as error:
+        print(f"\nerror: {_located(error, path)}", file=sys.stderr)
+        return None
+    return run.manifests()
+
+
+def _located(error: ConfigError, path: Path) -> str:
+    """The config error, each problem prefixed with the file and line it concerns."""
+    from offline import stack_file
+
+    try:
+        lines = stack_file.read(path)
+    except stack_file.StackFileError:
+        return str(error)
+    count = len(error.problems)
+    text = [f"invalid config for stack '{error.stack}' ({count} problem{'s' * (count != 1)}):"]
+    located = sorted(error.problems, key=lambda problem: lines.line_of(problem.key) or 10**9)
+    for problem in located:
+        line = lines.line_of(problem.key)
+        where = f"{path.name}:{line}: " if line else ""
+        text.append(f"  - {where}{problem.key}: {problem.reason}")
+    return "\n".join(text)
+
+
+def _checkov(out_dir: Path, phases: Phases) -> int:
+    """Print checkov's passed/failed/skipped over the written objects; return the failed count."""
     from offline import checkov
 
-    checkov.install()
-    summary = checkov.scan_manifests(out_dir)
+    if not checkov.installed():
+        began = phases.begin("checkov: installing its venv (first run only)")
+        checkov.install()
+        phases.end(began)
+    began = phases.begin(f"checkov {checkov.CHECKOV_VERSION}")
+    summary, reused = checkov.scan_manifests_cached(out_dir)
+    phases.end(began, "from cache" if reused else "")
     print(summary.line())
     for finding in summary.failures:
         print(f"  failed: {finding.check_id} {finding.resource}", file=sys.stderr)

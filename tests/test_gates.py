@@ -13,8 +13,9 @@ from typing import Any
 import pytest
 import yaml
 
+from offline import render_dir
 from offline.engine import PROJECT_ROOT, REDACTED, StackRun
-from offline.render import SUPPORTED_KUBERNETES_VERSIONS, schema_errors, write_manifests
+from offline.schemas import SUPPORTED_KUBERNETES_VERSIONS, schema_errors
 from policy.rules import ALLOWED_VOLUME_TYPES, containers, pod_spec, restricted_violations
 from tests import leaks
 from tests.conftest import STACKS
@@ -120,7 +121,7 @@ def test_checkov_passes_the_rendered_manifests(stack: str, tmp_path: Path) -> No
     from offline import checkov
     from tests.conftest import _run
 
-    write_manifests(_run(stack), tmp_path)
+    render_dir.write(tmp_path, _run(stack).manifests())
     summary = checkov.scan_manifests(tmp_path)
     assert summary.passed > 0
     assert summary.failures == []
@@ -189,7 +190,7 @@ def test_canary_secrets_never_leak(
 
     # Rendered files under build/ (here a tmp build dir): Secret data is redacted, nothing else carries one.
     build = tmp_path / "build" / "render" / stack
-    paths = write_manifests(run, build)
+    paths = render_dir.write(build, run.manifests())
     assert paths
     for path in build.rglob("*"):
         if path.is_file():

@@ -228,26 +228,6 @@ def test_external_mode_registers_no_in_cluster_objects(run_with: RunWith) -> Non
 
 
 @pytest.mark.parametrize(
-    ("mysql", "message"),
-    [
-        ({"mode": "managed"}, r"mysql\.mode: Input should be 'in-cluster' or 'external'"),
-        ({"storage": {"size": "10GBB"}}, r"mysql\.storage\.size: '10GBB' is not a Kubernetes quantity"),
-        ({"mode": "external"}, r"mysql: external mode needs 'host'"),
-        ({"backup": {"schedule": "nightly"}}, r"mysql\.backup\.schedule: 'nightly' is not a 5-field cron"),
-        ({"backup": {"retentionDays": 0}}, r"mysql\.backup\.retentionDays"),
-        (
-            {"resources": {"requests": {"cpu": "2", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}},
-            r"requests\.cpu \(2\) exceeds",
-        ),
-        ({"sizeGb": 10}, r"mysql\.sizeGb: unknown key"),
-    ],
-)
-def test_bad_mysql_config_is_refused_with_its_key_path(run_with: RunWith, mysql: dict[str, Any], message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
-        run_with("dev", {"mysql": mysql})
-
-
-@pytest.mark.parametrize(
     ("storage", "why"),
     [
         ({"size": "20Gi", "className": "fast-ssd", "lock": "standard:20Gi"}, "fast-ssd:20Gi"),

@@ -107,21 +107,6 @@ def test_external_mode_registers_no_in_cluster_objects(run_with: RunWith) -> Non
     assert not [resource for resource in run.find("StatefulSet") if "redis" in resource.name]
 
 
-@pytest.mark.parametrize(
-    ("redis", "message"),
-    [
-        ({"mode": "sentinel"}, r"redis\.mode: Input should be 'in-cluster' or 'external'"),
-        ({"storage": {"size": "10GBB"}}, r"redis\.storage\.size: '10GBB' is not a Kubernetes quantity"),
-        ({"mode": "external"}, r"redis: external mode needs 'host'"),
-        ({"maxmemoryPolicy": "lru"}, r"redis\.maxmemoryPolicy: Input should be"),
-        ({"maxmemoryPercent": 99}, r"redis\.maxmemoryPercent: Input should be less than or equal to 90"),
-    ],
-)
-def test_bad_redis_config_is_refused_with_its_key_path(run_with: RunWith, redis: dict[str, Any], message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
-        run_with("dev", {"redis": redis})
-
-
 def test_prod_refuses_a_redis_volume_change(run_with: RunWith) -> None:
     redis = {"appendOnly": True, "storage": {"size": "2Gi", "className": "premium", "lock": "standard:2Gi"}}
     with pytest.raises(ConfigError, match=r"redis\.storage: className/size 'premium:2Gi' differ from the deployed volumes 'standard:2Gi'"):

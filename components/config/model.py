@@ -1,0 +1,222 @@
+"""The stack config's shape: every key, its type, default and description.
+
+camelCase in `Pulumi.<stack>.yaml`, snake_case here. Strict: a string is not a number and
+a number is not a boolean. Rules across keys (modes, ranges, prod) live in `rules.py`;
+this module says only what each key may hold. The README's config reference is generated
+from the descriptions (`python -m offline.config_reference`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import pulumi
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from components.config.types import (
+    CorsOrigin,
+    CronSchedule,
+    DnsLabel,
+    DnsSubdomain,
+    ImageReference,
+    IngressHost,
+    MySqlIdentifier,
+    MySqlUser,
+    Namespace,
+    Port,
+    Quantity,
+    RegistryHost,
+    RepositoryPath,
+    Size,
+)
+
+PROJECT = "fastapi-service"
+
+# Upstream images, pinned by tag AND digest (the digest is what the kubelet pulls; the tag
+# is for humans). Overridable per stack; validation insists on a pinned reference.
+MYSQL_IMAGE = "mysql:8.4.7@sha256:0426ec38c7a10aa45ba383887df7878f74ee70e2fd589c7b69207f3577901903"
+REDIS_IMAGE = "redis:7.4.7@sha256:c6e4a82ce60b829a72a21cc4ad4c1c274fa6962eb0d6ac698e8157cbc3fe16a4"
+
+Environment = Literal["dev", "prod"]
+Mode = Literal["in-cluster", "external"]
+
+
+class Section(BaseModel):
+    """Frozen, strict, no unknown keys, camelCase in YAML."""
+
+    model_config = ConfigDict(
+        frozen=True,
+        strict=True,
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=True,
+        validate_default=True,
+    )
+
+
+class ResourceAmounts(Section):
+    cpu: Quantity = Field(description="CPU, as a Kubernetes quantity ('250m', '1')")
+    memory: Quantity = Field(description="Memory, as a Kubernetes quantity ('512Mi', '1Gi')")
+
+
+class Resources(Section):
+    requests: ResourceAmounts = Field(description="What the scheduler reserves")
+    limits: ResourceAmounts = Field(description="The most the container may use (memory over it is killed)")
+
+
+def resources(cpu: str, memory: str, cpu_limit: str, memory_limit: str) -> Resources:
+    return Resources(requests=ResourceAmounts(cpu=cpu, memory=memory), limits=ResourceAmounts(cpu=cpu_limit, memory=memory_limit))
+
+
+class KubernetesTarget(Section):
+    """Where the objects go: a cluster, or a directory of YAML."""
+
+    context: str | None = Field(default=None, description="kubeconfig context of the target cluster; unset: the current context")
+    kubeconfig: str | None = Field(default=None, description="Path to a kubeconfig file; unset: the default (~/.kube/config, KUBECONFIG)")
+    render_directory: str | None = Field(default=None, description="Write each object as YAML here instead of applying it (no cluster)")
+
+
+class ImageConfig(Section):
+    mode: Literal["build", "prebuilt"] = Field(default="build", description="build: from app/ with Docker; prebuilt: run `reference`")
+    reference: ImageReference | None = Field(default=None, description="prebuilt: the image to run, best by digest")
+    registry: RegistryHost = Field(default="localhost:5001", description="build: the registry host[:port] the image is named for")
+    repository: RepositoryPath = Field(default="fastapi-service", description="build: the repository path in the registry")
+    platform: Literal["linux/amd64", "linux/arm64"] = Field(default="linux/amd64", description="build: the target platform")
+    push: bool = Field(default=False, description="build: push the image (the cluster pulls it from the registry)")
+    registry_username: str | None = Field(default=None, description="User for a private registry; with the registryPassword secret")
+    python_image: ImageReference = Field(default="python:3.12.12-slim-bookworm", description="build: the Python base image")
+    uv_image: ImageReference = Field(default="ghcr.io/astral-sh/uv:0.9.13", description="build: the image uv is copied from")
+
+
+class Autoscaling(Section):
+    enabled: bool = Field(default=False, description="Scale the API on CPU with a HorizontalPodAutoscaler")
+    min_replicas: int = Field(default=2, ge=1, le=100, description="Fewest pods the autoscaler keeps")
+    max_replicas: int = Field(default=5, ge=1, le=100, description="Most pods the autoscaler starts")
+    target_cpu_utilization: int = Field(default=70, ge=10, le=100, description="Average CPU, in % of requests, the autoscaler aims at")
+
+
+class IngressTls(Section):
+    secret_name: DnsSubdomain | None = Field(default=None, description="An existing TLS Secret in the namespace")
+    cluster_issuer: DnsSubdomain | None = Field(default=None, description="cert-manager ClusterIssuer that issues the certificate")
+
+
+class Ingress(Section):
+    enabled: bool = Field(default=False, description="Expose the API through an Ingress")
+    host: IngressHost | None = Field(default=None, description="The host name clients use ('*.example.com' allowed)")
+    class_name: DnsSubdomain = Field(default="nginx", description="IngressClass of the controller that serves it")
+    tls: IngressTls | None = Field(default=None, description="HTTPS: secretName or clusterIssuer")
+    controller_namespace: DnsLabel = Field(
+        default="ingress-nginx", description="Namespace of the ingress controller pods allowed to reach the app"
+    )
+
+
+class AppConfig(Section):
+    replicas: int = Field(default=1, ge=1, le=100, description="API pods (the starting count when autoscaling)")
+    workers: int = Field(default=1, ge=1, le=16, description="uvicorn processes per pod; scale with replicas")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(default="info", description="The service's log level")
+    port: Port = Field(default=8000, description="The port the service listens on in the pod")
+    resources: Resources = Field(default=resources("100m", "128Mi", "500m", "256Mi"), description="Per API pod")
+    autoscaling: Autoscaling = Field(default=Autoscaling(), description="CPU-based scaling")
+    ingress: Ingress = Field(default=Ingress(), description="External access")
+    topology_spread: bool = Field(default=False, description="Spread pods across nodes and zones when the cluster allows")
+    cors_origins: list[CorsOrigin] = Field(default=[], description="Browser origins allowed to call the API (scheme://host[:port])")
+    cache_ttl_seconds: int = Field(default=60, ge=1, le=86400, description="How long item reads stay in Redis")
+    shutdown_timeout_seconds: int = Field(default=20, ge=1, le=300, description="uvicorn graceful-shutdown bound")
+    pre_stop_seconds: int = Field(default=5, ge=0, le=60, description="Delay before SIGTERM while endpoints drain")
+
+
+class Storage(Section):
+    size: Size = Field(default="8Gi", description="Volume size, as a Kubernetes quantity")
+    class_name: DnsSubdomain | None = Field(default=None, description="StorageClass; unset uses the cluster default")
+    lock: str | None = Field(
+        default=None, description="'<className or default>:<size>' of the volumes as deployed; guards against replacement"
+    )
+
+    @property
+    def shape(self) -> str:
+        return f"{self.class_name or 'default'}:{self.size}"
+
+
+class MySqlBackup(Section):
+    enabled: bool = Field(default=False, description="Nightly mysqldump to a volume of its own")
+    schedule: CronSchedule = Field(default="0 3 * * *", description="When, as a CronJob schedule (UTC; '@daily' allowed)")
+    retention_days: int = Field(default=7, ge=1, le=365, description="Dumps older than this are deleted")
+    storage: Storage = Field(default=Storage(size="10Gi"), description="The backup volume")
+
+
+class MySqlConfig(Section):
+    mode: Mode = Field(default="in-cluster", description="in-cluster: a StatefulSet here; external: a server you run")
+    image: ImageReference = Field(default=MYSQL_IMAGE, description="in-cluster: the MySQL image, pinned by digest")
+    host: DnsSubdomain | None = Field(default=None, description="external: the server's host name")
+    port: Port = Field(default=3306, description="The port clients connect to")
+    database: MySqlIdentifier = Field(default="app", description="The app's database")
+    user: MySqlUser = Field(default="app", description="The app's MySQL user (never root)")
+    storage: Storage = Field(default=Storage(), description="in-cluster: the data volume")
+    resources: Resources = Field(default=resources("250m", "512Mi", "1", "1Gi"), description="in-cluster: per MySQL pod")
+    backup: MySqlBackup = Field(default=MySqlBackup(), description="in-cluster: scheduled dumps")
+
+
+class RedisConfig(Section):
+    mode: Mode = Field(default="in-cluster", description="in-cluster: a StatefulSet here; external: a server you run")
+    image: ImageReference = Field(default=REDIS_IMAGE, description="in-cluster: the Redis image, pinned by digest")
+    host: DnsSubdomain | None = Field(default=None, description="external: the server's host name")
+    port: Port = Field(default=6379, description="The port clients connect to")
+    append_only: bool = Field(default=False, description="in-cluster: persist with AOF (prod requires it)")
+    maxmemory_policy: Literal[
+        "noeviction", "allkeys-lru", "allkeys-lfu", "volatile-lru", "volatile-lfu", "allkeys-random", "volatile-ttl"
+    ] = Field(default="allkeys-lru", description="in-cluster: what Redis evicts when full")
+    maxmemory_percent: int = Field(default=75, ge=10, le=90, description="in-cluster: maxmemory as a share of the memory limit")
+    storage: Storage = Field(default=Storage(size="1Gi"), description="in-cluster: the data volume")
+    resources: Resources = Field(default=resources("50m", "64Mi", "250m", "128Mi"), description="in-cluster: per Redis pod")
+
+
+class StackSettings(Section):
+    """Every non-secret key of the stack, as `Pulumi.<stack>.yaml` holds them."""
+
+    environment: Environment = Field(
+        default="dev", description="prod applies the production rules (replicas, backups, AOF, TLS, pinned volumes)"
+    )
+    namespace: Namespace = Field(description="The namespace the stack owns (created, Pod Security 'restricted')")
+    kubernetes: KubernetesTarget = Field(default=KubernetesTarget(), description="Where the objects go")
+    image: ImageConfig = Field(default=ImageConfig(), description="The service image")
+    app: AppConfig = Field(default=AppConfig(), description="The service")
+    mysql: MySqlConfig = Field(default=MySqlConfig(), description="The database")
+    redis: RedisConfig = Field(default=RedisConfig(), description="The cache")
+
+
+# Secret keys: set with `pulumi config set --secret`, never part of the validated data.
+SECRET_KEYS: dict[str, str] = {
+    "mysqlRootPassword": "in-cluster MySQL's root password; generated when unset",
+    "mysqlPassword": "The app user's MySQL password; generated when unset (in-cluster), required for external MySQL",
+    "redisPassword": "Redis password; generated when unset (in-cluster), required for external Redis",
+    "apiKeys": "Comma-separated API keys accepted by /api/v1 (several while rotating); one is generated when unset",
+    "secretKey": "The service's signing key; generated when unset",
+    "registryPassword": "Password or token for image.registryUsername (push and pulls)",
+}
+
+
+class Secrets(BaseModel):
+    """Secret config values as secret Outputs; None where the stack generates one (or needs none)."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    mysql_root_password: pulumi.Output[str] | None = None
+    mysql_password: pulumi.Output[str] | None = None
+    redis_password: pulumi.Output[str] | None = None
+    api_keys: pulumi.Output[str] | None = None
+    secret_key: pulumi.Output[str] | None = None
+    registry_password: pulumi.Output[str] | None = None
+
+
+class StackConfig(StackSettings):
+    """What `__main__.py` hands to the components: the settings, the stack's name, its secrets."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    stack: str = Field(description="The Pulumi stack")
+    secrets: Secrets = Field(default=Secrets(), description="Secret config, as secret Outputs")
+
+    @property
+    def is_prod(self) -> bool:
+        return self.environment == "prod"
