@@ -16,9 +16,12 @@ RENDER_FLAGS := --stack $(STACK) $(if $(CONFIG),--config $(CONFIG)) $(if $(OUT),
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
 
+# uv's version is pinned once, in requirements-dev.txt: uv installs the rest.
+UV_PIN := $(shell grep -E '^uv==' requirements-dev.txt)
+
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip uv==0.13.9
+	$(PY) -m pip install --quiet --upgrade pip $(UV_PIN)
 	$(UV) pip install --quiet --python $(PY) -r requirements-dev.txt
 	touch $@
 
@@ -43,6 +46,7 @@ lint: $(VENV)/.installed ## ruff and mypy over the Pulumi program, its tooling a
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(PY) -m bench.targets --check
 
 .PHONY: test-infra
 test-infra: $(VENV)/.installed $(APP_STAMP) $(CHECKOV) ## The Pulumi program's tests (offline engine), deploy gates included

@@ -38,27 +38,30 @@ def content_tag(context: Path) -> str:
 class AppImage(pulumi.ComponentResource):
     """The image the Deployment runs, as a digest-pinned reference (`repo@sha256:...`)."""
 
+    reference: pulumi.Output[str]  # what the pods run
+    pull_credentials: PullCredentials | None  # for an imagePullSecret, when the registry needs one
+
     def __init__(self, name: str, args: AppImageArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("fastapi-service:build:AppImage", name, None, opts)
         config = args.config
-        self.pull_credentials: PullCredentials | None = None
+        self.pull_credentials = None
         if config.registry_username and args.registry_password is not None:
             self.pull_credentials = PullCredentials(config.registry, config.registry_username, args.registry_password)
 
         if config.mode == "prebuilt":
             assert config.reference is not None  # the config rules require it in prebuilt mode
-            self.reference: pulumi.Output[str] = pulumi.Output.from_input(config.reference)
-            self.tag: str | None = None
+            self.reference = pulumi.Output.from_input(config.reference)
         else:
-            self.tag = content_tag(args.context)
+            # Base images default to app/Dockerfile's pinned ARGs: one place for their versions.
+            base_images = {"PYTHON_IMAGE": config.python_image, "UV_IMAGE": config.uv_image}
             image = docker.Image(
                 f"{name}-build",
-                image_name=f"{config.registry}/{config.repository}:{self.tag}",
+                image_name=f"{config.registry}/{config.repository}:{content_tag(args.context)}",
                 build=docker.DockerBuildArgs(
                     context=str(args.context),
                     dockerfile=str(args.context / "Dockerfile"),
                     platform=config.platform,
-                    args={"PYTHON_IMAGE": config.python_image, "UV_IMAGE": config.uv_image},
+                    args={arg: value for arg, value in base_images.items() if value is not None},
                     builder_version=docker.BuilderVersion.BUILDER_BUILD_KIT,
                 ),
                 registry=self._registry(),

@@ -1,4 +1,4 @@
-"""MySQL for the service: a hardened single-instance StatefulSet, or a managed server outside the cluster."""
+"""MySQL for the service, in the cluster (an external server is only an endpoint: components/endpoints.py)."""
 
 from __future__ import annotations
 
@@ -6,58 +6,45 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 
 from components import kube
 from components.config import MySqlConfig
-from components.endpoints import DatabaseEndpoint, NetworkPeer
-from components.mysql_backup import CLIENT_CONFIG_DIR, CLIENT_CONFIG_KEY, MySqlBackup, MySqlBackupArgs, client_option_file
+from components.endpoints import DatabaseEndpoint, NetworkPeer, PodSelector
+from components.mysql_backup import MySqlBackup, MySqlBackupArgs
+from components.mysql_client import CLIENT_CONFIG, CLIENT_CONFIG_DIR, CLIENT_CONFIG_KEY, client_option_file
+from components.passwords import given_or_generated
 from components.quantity import mebibytes
+from components.stateful_server import StatefulServer, single_instance_statefulset
 
 MYSQL_PORT = 3306
 DATA_DIR = "/var/lib/mysql"
-CLIENT_CONFIG = f"{CLIENT_CONFIG_DIR}/{CLIENT_CONFIG_KEY}"
 
 
 @dataclass(frozen=True)
 class MySqlArgs:
     config: MySqlConfig
     namespace: pulumi.Input[str]
-    provider: k8s.Provider
     root_password: pulumi.Output[str] | None = None  # from secret config; else generated
     app_password: pulumi.Output[str] | None = None
-    protect: bool = False  # prod: the StatefulSet and the volumes survive delete/replace
+    protect: bool = False  # prod: a destroy or a replacing change stops at the data (see Storage.lock)
 
 
 class MySql(pulumi.ComponentResource):
-    """The service's database: `endpoint` to connect, `network_peer` and `backup_clients` to isolate it."""
+    """The service's database in the cluster: a hardened single-instance StatefulSet, and its backups."""
+
+    endpoint: DatabaseEndpoint  # how the app connects
+    network_peer: NetworkPeer  # the server's pods and port, for the network policies
+    backup_clients: list[PodSelector]  # the backup job's pods, which must reach the server
 
     def __init__(self, name: str, args: MySqlArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("fastapi-service:data:MySql", name, None, opts)
         config = args.config
-        self.backup_clients: list[dict[str, str]] = []
-        if config.mode == "external":
-            if args.app_password is None or config.host is None:  # config validation makes this unreachable
-                raise ValueError("external MySQL needs mysql.host and the mysqlPassword secret")
-            self.endpoint = DatabaseEndpoint(
-                config.host, config.port, config.database, config.user, pulumi.Output.secret(args.app_password)
-            )
-            self.network_peer: NetworkPeer | None = None
-            self.secret_name: pulumi.Output[str] | None = None
-            self.register_outputs({"host": config.host, "secretName": None})
-            return
-
-        child = pulumi.ResourceOptions(parent=self, provider=args.provider)
-        # In prod a destroy or a replacing change stops at the data (see Storage.lock). Not
-        # retain_on_delete: deleting the namespace would take a retained object with it anyway.
-        kept = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=args.protect))
+        child = pulumi.ResourceOptions(parent=self)
         labels = kube.labels(name="mysql", instance=name, component="database")
         selector = kube.selector(name="mysql", instance=name)
-        # Secret from end to end, whichever the source: config secrets and RandomPassword both are.
-        root_password: pulumi.Output[str] = pulumi.Output.secret(
-            args.root_password or self._generated(f"{name}-root-password", args.protect)
-        )
-        app_password: pulumi.Output[str] = pulumi.Output.secret(args.app_password or self._generated(f"{name}-app-password", args.protect))
+        # The server keeps the passwords it was initialised with: generated ones are protected in prod.
+        root_password = given_or_generated(f"{name}-root-password", args.root_password, parent=self, length=32, protect=args.protect)
+        app_password = given_or_generated(f"{name}-app-password", args.app_password, parent=self, length=32, protect=args.protect)
 
         secret = k8s.core.v1.Secret(
             f"{name}-auth",
@@ -78,19 +65,27 @@ class MySql(pulumi.ComponentResource):
             data={"server.cnf": server_config},
             opts=child,
         )
-        # Depending on the StatefulSet makes consumers (the migration Job) wait until MySQL is ready.
-        host = kube.single_instance_statefulset(
-            kube.StatefulServer(name, args.namespace, labels, selector, "mysql", MYSQL_PORT, config.port, server_config, config.storage),
-            lambda account: _pod_spec(config, account, secret.metadata.name, settings.metadata.name),
-            child=child,
-            # First start initialises the data directory and loads time zones: allow for it.
-            statefulset_opts=pulumi.ResourceOptions.merge(
-                kept, pulumi.ResourceOptions(custom_timeouts=pulumi.CustomTimeouts(create="15m", update="15m"))
+        host = single_instance_statefulset(
+            StatefulServer(
+                name=name,
+                namespace=args.namespace,
+                labels=labels,
+                selector=selector,
+                port_name="mysql",
+                pod_port=MYSQL_PORT,
+                client_port=config.port,
+                config_text=server_config,
+                storage=config.storage,
+                pod_spec=_pod_spec(config, secret.metadata.name, settings.metadata.name),
+                protect=args.protect,
+                # First start initialises the data directory and loads time zones: allow for it.
+                start_timeout="15m",
             ),
+            parent=self,
         )
         self.endpoint = DatabaseEndpoint(host, config.port, config.database, config.user, app_password)
         self.network_peer = NetworkPeer(pod_selector=selector, port=MYSQL_PORT)
-        self.secret_name = secret.metadata.name
+        self.backup_clients = []
         if config.backup.enabled:
             backup = MySqlBackup(
                 f"{name}-backup",
@@ -98,23 +93,16 @@ class MySql(pulumi.ComponentResource):
                     config=config.backup,
                     image=config.image,
                     namespace=args.namespace,
-                    provider=args.provider,
                     host=host,
                     port=config.port,
                     database=config.database,
                     secret_name=secret.metadata.name,
                     protect=args.protect,
                 ),
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=child,
             )
             self.backup_clients = [backup.pod_selector]
-        self.register_outputs({"host": host, "secretName": self.secret_name})
-
-    def _generated(self, name: str, protect: bool) -> pulumi.Output[str]:
-        # Stable across ups (state holds it); protected in prod because the server keeps the
-        # password it was initialised with: a new one in the Secret would lock the app out.
-        password = random.RandomPassword(name, length=32, special=False, opts=pulumi.ResourceOptions(parent=self, protect=protect))
-        return password.result
+        self.register_outputs({"host": host})
 
 
 def server_settings(config: MySqlConfig) -> str:
@@ -193,9 +181,7 @@ def _container(config: MySqlConfig) -> k8s.core.v1.ContainerArgsDict:
     }
 
 
-def _pod_spec(
-    config: MySqlConfig, account: pulumi.Input[str], secret: pulumi.Input[str], settings: pulumi.Input[str]
-) -> k8s.core.v1.PodSpecArgsDict:
+def _pod_spec(config: MySqlConfig, secret: pulumi.Input[str], settings: pulumi.Input[str]) -> k8s.core.v1.PodSpecArgsDict:
     volumes: list[k8s.core.v1.VolumeArgsDict] = [
         {"name": "config", "configMap": {"name": settings}},
         {"name": "secrets", "secret": {"secretName": secret, "defaultMode": 0o440}},
@@ -203,7 +189,6 @@ def _pod_spec(
         kube.tmp_volume(size="1Gi"),
     ]
     return {
-        "serviceAccountName": account,
         "automountServiceAccountToken": False,  # mysqld never talks to the API server
         "enableServiceLinks": False,  # no MYSQL_PORT-style env vars for the entrypoint to trip over
         # uid 10001 with fsGroup: the volume is writable without the image's root-then-gosu step.

@@ -1,84 +1,19 @@
-"""Nightly logical backups of the in-cluster MySQL: a CronJob writing compressed dumps to a PVC.
-
-The dump and restore commands live here, once: the CronJob runs `backup_script(...)` and
-`tests/test_backup_commands.py` runs the very same text against a real MariaDB server.
-"""
+"""Nightly logical backups of the in-cluster MySQL: a CronJob writing compressed dumps to a PVC."""
 
 from __future__ import annotations
 
-import shlex
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components import kube
+from components.backup_commands import backup_script
 from components.config import MySqlBackup as MySqlBackupConfig
+from components.endpoints import PodSelector
+from components.mysql_client import CLIENT_CONFIG, CLIENT_CONFIG_DIR, CLIENT_CONFIG_KEY
 
 BACKUP_DIR = "/backups"
-CLIENT_CONFIG_DIR = "/etc/mysql/secrets"
-CLIENT_CONFIG_KEY = "client.cnf"
-
-
-def client_option_file(password: str, user: str = "root") -> str:
-    """A MySQL client option file: clients read credentials from it instead of their argv."""
-    escaped = password.replace("\\", "\\\\").replace('"', '\\"')
-    return f'[client]\nuser = {user}\npassword = "{escaped}"\n'
-
-
-def _connection(defaults_file: str, host: str, port: int) -> str:
-    # --defaults-extra-file must come first; it carries user and password, so neither is on argv.
-    return f"--defaults-extra-file={shlex.quote(defaults_file)} --host={shlex.quote(host)} --port={port} --default-character-set=utf8mb4"
-
-
-def dump_command(*, defaults_file: str, host: str, port: int, database: str, directory: str) -> str:
-    """Dump `database` to `<directory>/<database>-<UTC time>.sql.gz`, atomically.
-
-    --single-transaction gives a consistent InnoDB snapshot without locking the app out. No
-    --databases: the dump carries no CREATE DATABASE/USE, so it restores into any database
-    (a scratch one to verify it first). The dump goes to a hidden partial file and is renamed
-    only when mysqldump and gzip both succeeded (pipefail), so a failed run never looks complete.
-    """
-    target = shlex.quote(f"{directory}/{database}")
-    partial = shlex.quote(f"{directory}/.{database}")
-    return (
-        'stamp="$(date -u +%Y%m%dT%H%M%SZ)"\n'
-        f"mysqldump {_connection(defaults_file, host, port)} --single-transaction --routines --triggers --events"
-        f' --no-tablespaces --hex-blob {shlex.quote(database)} | gzip -c > {partial}-"$stamp".partial\n'
-        f'mv {partial}-"$stamp".partial {target}-"$stamp".sql.gz\n'
-        f'echo "backup written: {directory}/{database}-$stamp.sql.gz"\n'
-    )
-
-
-def prune_command(*, database: str, directory: str, retention_days: int) -> str:
-    """Delete this database's dumps (and abandoned partials) older than `retention_days` days."""
-    minutes = retention_days * 24 * 60
-    name = shlex.quote(f"{database}-*.sql.gz")
-    partial = shlex.quote(f".{database}-*.partial")
-    return (
-        f"find {shlex.quote(directory)} -maxdepth 1 -type f -name {name} -mmin +{minutes} -print -delete\n"
-        f"find {shlex.quote(directory)} -maxdepth 1 -type f -name {partial} -mmin +1440 -print -delete\n"
-    )
-
-
-def backup_script(*, defaults_file: str, host: str, port: int, database: str, directory: str, retention_days: int) -> str:
-    """The CronJob's bash script: dump, then prune, and prune only after a dump succeeded."""
-    return (
-        "set -euo pipefail\n"
-        + dump_command(defaults_file=defaults_file, host=host, port=port, database=database, directory=directory)
-        + prune_command(database=database, directory=directory, retention_days=retention_days)
-    )
-
-
-def restore_command(*, defaults_file: str, host: str, port: int, database: str, dump_file: str) -> str:
-    """Restore a dump into `database`, creating it if needed (restore to a new name, check, then switch)."""
-    connection = _connection(defaults_file, host, port)
-    create = shlex.quote(f"CREATE DATABASE IF NOT EXISTS `{database}` CHARACTER SET utf8mb4")
-    return (
-        "set -euo pipefail\n"
-        f"mysql {connection} --execute={create}\n"
-        f"gunzip -c {shlex.quote(dump_file)} | mysql {connection} {shlex.quote(database)}\n"
-    )
 
 
 @dataclass(frozen=True)
@@ -86,7 +21,6 @@ class MySqlBackupArgs:
     config: MySqlBackupConfig
     image: str
     namespace: pulumi.Input[str]
-    provider: k8s.Provider
     host: pulumi.Input[str]  # the MySQL client Service's in-cluster DNS name
     port: int
     database: str
@@ -101,9 +35,11 @@ class MySqlBackup(pulumi.ComponentResource):
     Copy the dumps off-cluster (velero, a sidecar sync) for disaster recovery.
     """
 
+    pod_selector: PodSelector  # the backup job's pods, which MySQL must admit
+
     def __init__(self, name: str, args: MySqlBackupArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("fastapi-service:data:MySqlBackup", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        child = pulumi.ResourceOptions(parent=self)
         # The dumps outlive a mistaken `pulumi destroy` in prod, like the database volume.
         kept = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=args.protect))
         labels = kube.labels(name="mysql-backup", instance=name, component="backup")
@@ -126,7 +62,7 @@ class MySqlBackup(pulumi.ComponentResource):
         )
         script = pulumi.Output.from_input(args.host).apply(
             lambda host: backup_script(
-                defaults_file=f"{CLIENT_CONFIG_DIR}/{CLIENT_CONFIG_KEY}",
+                defaults_file=CLIENT_CONFIG,
                 host=host,
                 port=args.port,
                 database=args.database,
@@ -156,13 +92,13 @@ class MySqlBackup(pulumi.ComponentResource):
                 },
             },
         }
-        self.cron_job = k8s.batch.v1.CronJob(
+        k8s.batch.v1.CronJob(
             name,
             metadata=kube.metadata(name, args.namespace, labels),
             spec=cron_spec,
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=[claim])),
         )
-        self.register_outputs({"cronJob": self.cron_job.metadata.name, "storage": claim.metadata.name})
+        self.register_outputs({"podSelector": self.pod_selector})
 
 
 def _pod_spec(

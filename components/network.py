@@ -9,16 +9,15 @@ import pulumi_kubernetes as k8s
 
 from components import kube
 from components.config import Ingress
-from components.endpoints import NetworkPeer
+from components.endpoints import NetworkPeer, PodSelector
 
 
 @dataclass(frozen=True)
 class NetworkPoliciesArgs:
     namespace: pulumi.Input[str]
-    provider: k8s.Provider
     app: NetworkPeer  # the API pods and their port
     mysql: NetworkPeer | None  # None: MySQL is outside the cluster
-    mysql_clients: list[dict[str, str]]  # pod selectors allowed to reach MySQL (api, migrations, backups)
+    mysql_clients: list[PodSelector]  # allowed to reach MySQL (api, migrations, backups)
     redis: NetworkPeer | None  # the API pods are its only clients
     ingress: Ingress  # when enabled, the controller's namespace may reach the app
 
@@ -34,7 +33,6 @@ class NetworkPolicies(pulumi.ComponentResource):
         super().__init__("fastapi-service:network:NetworkPolicies", name, None, opts)
         self._args = args
         self._name = name
-        self.policy_names: list[pulumi.Output[str]] = []
 
         # Selects every pod: anything not allowed below is refused.
         self._policy("default-deny-ingress", {}, [])
@@ -49,9 +47,9 @@ class NetworkPolicies(pulumi.ComponentResource):
                 args.app.pod_selector,
                 [{"from": [{"namespaceSelector": {"matchLabels": controller}}], "ports": [_tcp(args.app.port)]}],
             )
-        self.register_outputs({"policies": self.policy_names})
+        self.register_outputs({})
 
-    def _policy(self, suffix: str, pod_selector: dict[str, str], rules: list[k8s.networking.v1.NetworkPolicyIngressRuleArgsDict]) -> None:
+    def _policy(self, suffix: str, pod_selector: PodSelector, rules: list[k8s.networking.v1.NetworkPolicyIngressRuleArgsDict]) -> None:
         policy_name = f"{self._name}-{suffix}"
         # Written the way the API server stores it: an empty selector is `{}` and no rules is no
         # `ingress` key. `matchLabels: {}` or `ingress: []` would be dropped by the server and
@@ -62,7 +60,7 @@ class NetworkPolicies(pulumi.ComponentResource):
         }
         if rules:
             spec["ingress"] = rules
-        policy = k8s.networking.v1.NetworkPolicy(
+        k8s.networking.v1.NetworkPolicy(
             policy_name,
             metadata={
                 "name": policy_name,
@@ -70,16 +68,15 @@ class NetworkPolicies(pulumi.ComponentResource):
                 "labels": kube.labels(name="network-policy", instance=self._name, component="network"),
             },
             spec=spec,
-            opts=pulumi.ResourceOptions(parent=self, provider=self._args.provider),
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        self.policy_names.append(policy.metadata.name)
 
 
 def _tcp(port: int) -> k8s.networking.v1.NetworkPolicyPortArgsDict:
     return {"protocol": "TCP", "port": port}
 
 
-def _from_pods(selectors: list[dict[str, str]], port: int) -> list[k8s.networking.v1.NetworkPolicyIngressRuleArgsDict]:
+def _from_pods(selectors: list[PodSelector], port: int) -> list[k8s.networking.v1.NetworkPolicyIngressRuleArgsDict]:
     # An ingress rule with an empty `from` admits every source: with no clients, no rule at all.
     if any(not selector for selector in selectors):
         raise ValueError("an empty pod selector would admit every pod in the namespace")

@@ -1,4 +1,4 @@
-"""Redis for the service's cache: a password-protected StatefulSet, or a managed server outside the cluster."""
+"""Redis for the service's cache, in the cluster (an external server is only an endpoint: components/endpoints.py)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as k8s
-import pulumi_random as random
 
 from components import kube
 from components.config import RedisConfig
 from components.endpoints import CacheEndpoint, NetworkPeer
+from components.passwords import given_or_generated
 from components.quantity import parse_quantity
+from components.stateful_server import StatefulServer, single_instance_statefulset
 
 REDIS_PORT = 6379
 CONFIG_DIR = "/etc/redis/conf"
@@ -22,36 +23,23 @@ AUTH_DIR = "/etc/redis/secret"
 class RedisArgs:
     config: RedisConfig
     namespace: pulumi.Input[str]
-    provider: k8s.Provider
     password: pulumi.Output[str] | None = None  # from secret config; else generated
-    protect: bool = False  # prod: the StatefulSet and its volume survive delete/replace
+    protect: bool = False  # prod: a destroy or a replacing change stops at the data (see Storage.lock)
 
 
 class Redis(pulumi.ComponentResource):
-    """The service's cache: `endpoint` to connect, `network_peer` to isolate it."""
+    """The service's cache in the cluster: a password-protected single-instance StatefulSet."""
+
+    endpoint: CacheEndpoint  # how the app connects
+    network_peer: NetworkPeer  # the server's pods and port, for the network policies
 
     def __init__(self, name: str, args: RedisArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("fastapi-service:data:Redis", name, None, opts)
         config = args.config
-        if config.mode == "external":
-            if args.password is None or config.host is None:  # config validation makes this unreachable
-                raise ValueError("external Redis needs redis.host and the redisPassword secret")
-            self.endpoint = CacheEndpoint(config.host, config.port, pulumi.Output.secret(args.password))
-            self.network_peer: NetworkPeer | None = None
-            self.secret_name: pulumi.Output[str] | None = None
-            self.register_outputs({"host": config.host, "secretName": None})
-            return
-
-        child = pulumi.ResourceOptions(parent=self, provider=args.provider)
-        kept = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=args.protect))
+        child = pulumi.ResourceOptions(parent=self)
         labels = kube.labels(name="redis", instance=name, component="cache")
         selector = kube.selector(name="redis", instance=name)
-        password: pulumi.Output[str] = pulumi.Output.secret(
-            args.password
-            or random.RandomPassword(
-                f"{name}-password", length=32, special=False, opts=pulumi.ResourceOptions(parent=self, protect=args.protect)
-            ).result
-        )
+        password = given_or_generated(f"{name}-password", args.password, parent=self, length=32, protect=args.protect)
 
         secret = k8s.core.v1.Secret(
             f"{name}-auth",
@@ -71,17 +59,25 @@ class Redis(pulumi.ComponentResource):
             data={"redis.conf": server_config},
             opts=child,
         )
-        # Depending on the StatefulSet orders the app after a ready Redis.
-        host = kube.single_instance_statefulset(
-            kube.StatefulServer(name, args.namespace, labels, selector, "redis", REDIS_PORT, config.port, server_config, config.storage),
-            lambda account: _pod_spec(config, account, secret.metadata.name, settings.metadata.name),
-            child=child,
-            statefulset_opts=kept,
+        host = single_instance_statefulset(
+            StatefulServer(
+                name=name,
+                namespace=args.namespace,
+                labels=labels,
+                selector=selector,
+                port_name="redis",
+                pod_port=REDIS_PORT,
+                client_port=config.port,
+                config_text=server_config,
+                storage=config.storage,
+                pod_spec=_pod_spec(config, secret.metadata.name, settings.metadata.name),
+                protect=args.protect,
+            ),
+            parent=self,
         )
         self.endpoint = CacheEndpoint(host, config.port, password)
         self.network_peer = NetworkPeer(pod_selector=selector, port=REDIS_PORT)
-        self.secret_name = secret.metadata.name
-        self.register_outputs({"host": host, "secretName": self.secret_name})
+        self.register_outputs({"host": host})
 
 
 def maxmemory_bytes(config: RedisConfig) -> int:
@@ -148,16 +144,13 @@ def _container(config: RedisConfig) -> k8s.core.v1.ContainerArgsDict:
     }
 
 
-def _pod_spec(
-    config: RedisConfig, account: pulumi.Input[str], secret: pulumi.Input[str], settings: pulumi.Input[str]
-) -> k8s.core.v1.PodSpecArgsDict:
+def _pod_spec(config: RedisConfig, secret: pulumi.Input[str], settings: pulumi.Input[str]) -> k8s.core.v1.PodSpecArgsDict:
     volumes: list[k8s.core.v1.VolumeArgsDict] = [
         {"name": "config", "configMap": {"name": settings}},
         {"name": "secret", "secret": {"secretName": secret, "defaultMode": 0o440}},
         kube.tmp_volume(),
     ]
     return {
-        "serviceAccountName": account,
         "automountServiceAccountToken": False,  # redis never talks to the API server
         "enableServiceLinks": False,  # no REDIS_PORT-style env vars in the container
         "securityContext": kube.pod_security(),

@@ -105,9 +105,6 @@ class StackRun:
     def of_type(self, type_token: str) -> list[RecordedResource]:
         return [resource for resource in self.resources if resource.type == type_token]
 
-    def by_urn(self, urn: str) -> RecordedResource:
-        return next(resource for resource in self.resources if resource.urn == urn)
-
     def kubernetes_objects(self) -> list[RecordedResource]:
         return [resource for resource in self.resources if resource.is_kubernetes_object]
 

@@ -1,6 +1,6 @@
 """The deploy gates as pure functions over a Kubernetes object (a manifest dict): each returns
 a list of violations, empty when the object passes. The policy pack (`__main__.py`) and the
-tests (tests/test_gates.py, tests/test_policy.py) both call these.
+tests (tests/test_gates.py, tests/policy/test_pack.py) both call these.
 """
 
 from __future__ import annotations
@@ -131,15 +131,3 @@ def secret_env_violations(manifest: dict[str, Any]) -> list[str]:
             if source.get("secretRef"):
                 problems.append(f"{where} envFrom a Secret (mount it as a file instead)")
     return problems
-
-
-RULES = {
-    "pod-security-restricted": restricted_violations,
-    "images-pinned-by-digest": image_violations,
-    "resource-limits-set": resource_violations,
-    "secrets-only-as-files": secret_env_violations,
-}
-
-
-def all_violations(manifest: dict[str, Any]) -> list[str]:
-    return [f"{name}: {problem}" for name, rule in RULES.items() for problem in rule(manifest)]

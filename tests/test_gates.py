@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import logging
 import os
 import re
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +11,10 @@ import pytest
 import yaml
 
 from offline import render_dir
-from offline.engine import PROJECT_ROOT, REDACTED, StackRun
+from offline.engine import PROJECT_ROOT, StackRun
 from offline.schemas import SUPPORTED_KUBERNETES_VERSIONS, schema_errors
 from policy.rules import ALLOWED_VOLUME_TYPES, containers, pod_spec, restricted_violations
-from tests import leaks
-from tests.conftest import STACKS
+from tests.stacks import STACKS, committed
 
 POD_TEMPLATE_KINDS = {"Deployment", "StatefulSet", "Job", "CronJob"}
 
@@ -119,9 +115,8 @@ def checkov_ready() -> None:
 @pytest.mark.usefixtures("checkov_ready")
 def test_checkov_passes_the_rendered_manifests(stack: str, tmp_path: Path) -> None:
     from offline import checkov
-    from tests.conftest import _run
 
-    render_dir.write(tmp_path, _run(stack).manifests())
+    render_dir.write(tmp_path, committed(stack).manifests())
     summary = checkov.scan_manifests(tmp_path)
     assert summary.passed > 0
     assert summary.failures == []
@@ -144,9 +139,8 @@ def test_checkov_passes_the_dockerfile() -> None:
 @pytest.mark.usefixtures("checkov_ready")
 def test_checkov_reports_a_broken_manifest(tmp_path: Path) -> None:
     from offline import checkov
-    from tests.conftest import _run
 
-    (deployment,) = [manifest for manifest in _run("dev").manifests() if manifest["kind"] == "Deployment"]
+    (deployment,) = [manifest for manifest in committed("dev").manifests() if manifest["kind"] == "Deployment"]
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     container["securityContext"]["privileged"] = True
     container["image"] = "mysql:latest"
@@ -168,99 +162,3 @@ def test_every_inline_skip_is_listed_in_the_readme(stack_run: StackRun) -> None:
             if key.startswith("checkov.io/skip"):
                 check_id = str(value).split("=", 1)[0]
                 assert check_id in _readme_security_section()
-
-
-# ---------------------------------------------------------------------------------------
-# Secrets
-
-
-@pytest.mark.parametrize("stack", STACKS)
-def test_canary_secrets_never_leak(
-    stack: str,
-    run_with: Callable[..., StackRun],
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    caplog.set_level(logging.DEBUG)
-    canaries = leaks.canaries()
-    image = yaml.safe_load((PROJECT_ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]["fastapi-service:image"]
-    run = run_with(stack, {"image": {**image, "registryUsername": leaks.REGISTRY_USERNAME}}, secrets=canaries)
-    needles = leaks.needles(canaries)
-
-    # Rendered files under build/ (here a tmp build dir): Secret data is redacted, nothing else carries one.
-    build = tmp_path / "build" / "render" / stack
-    paths = render_dir.write(build, run.manifests())
-    assert paths
-    for path in build.rglob("*"):
-        if path.is_file():
-            text = path.read_text()
-            assert not [needle for needle in needles if needle in text], f"{path.name} leaks a canary"
-
-    # Every object but Secrets, unredacted (what the provider would send).
-    for resource in run.kubernetes_objects():
-        if resource.kind == "Secret":
-            continue
-        text = json.dumps(resource.inputs)
-        assert not [needle for needle in needles if needle in text], f"{resource.kind}/{resource.name} leaks a canary"
-
-    # Stack outputs, except those marked secret.
-    for name, value in run.outputs.items():
-        if name not in run.secret_outputs:
-            assert not [needle for needle in needles if needle in json.dumps(value)], f"output {name} leaks a canary"
-
-    # Logs.
-    captured = capsys.readouterr()
-    logs = captured.out + captured.err + caplog.text
-    assert not [needle for needle in needles if needle in logs], "a canary reached the logs"
-
-    # And the canaries did reach the Secrets, as secrets (so this test can fail).
-    secret_text = " ".join(text for secret in run.find("Secret") for value in secret.secret_values() for text in leaks.decoded(value))
-    missing = [key for key, value in canaries.items() if value not in secret_text]
-    assert missing == [], f"canaries not carried by any Secret: {missing}"
-    for secret in run.find("Secret"):
-        keys = {*secret.inputs.get("data", {}), *secret.inputs.get("stringData", {})}
-        assert secret.manifest()["data"] == dict.fromkeys(keys, REDACTED)
-        assert "stringData" not in secret.manifest()
-
-
-SECRET_KEY_NAME = re.compile(r"password|secret|token|apikey|api_key|passphrase|key", re.IGNORECASE)
-
-
-def _secret_named_plaintext(node: Any, path: str = "") -> Iterator[str]:
-    if isinstance(node, dict):
-        if set(node) == {"secure"}:
-            return
-        for key, value in node.items():
-            where = f"{path}.{key}" if path else str(key)
-            name = str(key).split(":", 1)[-1]
-            if SECRET_KEY_NAME.search(name) and not (isinstance(value, dict) and set(value) == {"secure"}):
-                yield where
-            else:
-                yield from _secret_named_plaintext(value, where)
-    elif isinstance(node, list):
-        for index, item in enumerate(node):
-            yield from _secret_named_plaintext(item, f"{path}[{index}]")
-
-
-def _stack_files() -> list[Path]:
-    return sorted(
-        path
-        for path in PROJECT_ROOT.rglob("Pulumi.*.yaml")
-        if not {".venv", "build", "node_modules", ".git"} & set(path.relative_to(PROJECT_ROOT).parts)
-    )
-
-
-def test_stack_files_hold_secrets_only_as_secure_values() -> None:
-    files = _stack_files()
-    assert {path.name for path in files} >= {"Pulumi.dev.yaml", "Pulumi.prod.yaml"}
-    for path in files:
-        document = yaml.safe_load(path.read_text()) or {}
-        assert list(_secret_named_plaintext(document.get("config") or {})) == [], f"{path} holds a secret in plaintext"
-
-
-def test_the_stack_file_scan_catches_plaintext() -> None:
-    document = {"fastapi-service:mysqlPassword": "hunter2", "fastapi-service:apiKeys": {"secure": "v1:abc"}}
-    assert list(_secret_named_plaintext(document)) == ["fastapi-service:mysqlPassword"]
-    nested = {"fastapi-service:image": {"registryToken": "t0ken", "repository": "x"}}
-    assert list(_secret_named_plaintext(nested)) == ["fastapi-service:image.registryToken"]

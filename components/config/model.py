@@ -85,8 +85,12 @@ class ImageConfig(Section):
     platform: Literal["linux/amd64", "linux/arm64"] = Field(default="linux/amd64", description="build: the target platform")
     push: bool = Field(default=False, description="build: push the image (the cluster pulls it from the registry)")
     registry_username: str | None = Field(default=None, description="User for a private registry; with the registryPassword secret")
-    python_image: ImageReference = Field(default="python:3.12.12-slim-bookworm", description="build: the Python base image")
-    uv_image: ImageReference = Field(default="ghcr.io/astral-sh/uv:0.9.13", description="build: the image uv is copied from")
+    python_image: ImageReference | None = Field(
+        default=None, description="build: the Python base image; unset: app/Dockerfile's pinned default"
+    )
+    uv_image: ImageReference | None = Field(
+        default=None, description="build: the image uv is copied from; unset: app/Dockerfile's pinned default"
+    )
 
 
 class Autoscaling(Section):
@@ -191,7 +195,6 @@ SECRET_KEYS: dict[str, str] = {
     "mysqlPassword": "The app user's MySQL password; generated when unset (in-cluster), required for external MySQL",
     "redisPassword": "Redis password; generated when unset (in-cluster), required for external Redis",
     "apiKeys": "Comma-separated API keys accepted by /api/v1 (several while rotating); one is generated when unset",
-    "secretKey": "The service's signing key; generated when unset",
     "registryPassword": "Password or token for image.registryUsername (push and pulls)",
 }
 
@@ -205,7 +208,6 @@ class Secrets(BaseModel):
     mysql_password: pulumi.Output[str] | None = None
     redis_password: pulumi.Output[str] | None = None
     api_keys: pulumi.Output[str] | None = None
-    secret_key: pulumi.Output[str] | None = None
     registry_password: pulumi.Output[str] | None = None
 
 

@@ -6,8 +6,9 @@ export REPO_ROOT
 
 # Stand-in base images (used when the real bases cannot be pulled).
 STANDIN_PYTHON_IMAGE="${STANDIN_PYTHON_IMAGE:-localhost/standin-python:bookworm}"
-STANDIN_UV_IMAGE="${STANDIN_UV_IMAGE:-localhost/standin-uv:0.13.9}"
-STANDIN_UV_VERSION="${STANDIN_UV_VERSION:-0.13.9}"
+# The stand-in uv is the uv the project pins (once, in requirements-dev.txt).
+STANDIN_UV_VERSION="${STANDIN_UV_VERSION:-$(sed -n 's/^uv==//p' "$REPO_ROOT/requirements-dev.txt")}"
+STANDIN_UV_IMAGE="${STANDIN_UV_IMAGE:-localhost/standin-uv:$STANDIN_UV_VERSION}"
 STANDIN_SUITE="${STANDIN_SUITE:-bookworm}"
 
 # buildah: vfs storage works without fuse-overlayfs or kernel overlay support in nested setups.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build local stand-ins for the base images when they cannot be pulled (idempotent):
 #   localhost/standin-python:bookworm  Debian bookworm + python3 (3.11) + this machine's CA bundle
-#   localhost/standin-uv:0.13.9        FROM scratch with /uv and /uvx (like ghcr.io/astral-sh/uv)
+#   localhost/standin-uv:<uv pin>      FROM scratch with /uv and /uvx (like ghcr.io/astral-sh/uv)
 # Usage: scripts/image/standins.sh [--force]
 # Prints the two image names (python first) on stdout.
 set -euo pipefail

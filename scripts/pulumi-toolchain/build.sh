@@ -15,21 +15,24 @@
 #
 # With `pulumi` already on PATH (the official CLI) it builds nothing, unless --force.
 # Versions: versions.env beside this script. See README.md here.
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 # One { ... } block: bash reads the whole script before running it, so editing this file
 # during a build cannot break that build.
 {
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$HERE/../.." && pwd)"
+# shellcheck source=../lib/go-module-build.sh
+. "$HERE/../lib/go-module-build.sh"
+GMB_TOOL=pulumi-toolchain
+log() { gmb_log "$@"; }
+die() { gmb_die "$@"; }
 
-log() { printf '[pulumi-toolchain] %s %s\n' "$(date -u +%T)" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-
-FORCE=0 RELOCK=0 PRINT_ENV=0 INSTALL_PLUGINS=0
+FORCE=0 GMB_RELOCK=0 PRINT_ENV=0 INSTALL_PLUGINS=0
 for arg in "$@"; do
 	case "$arg" in
 	--force) FORCE=1 ;;
-	--relock) RELOCK=1 FORCE=1 ;;
+	--relock) GMB_RELOCK=1 FORCE=1 ;;
 	--print-env) PRINT_ENV=1 ;;
 	--install-plugins) INSTALL_PLUGINS=1 ;;
 	-h | --help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 0 ;;
@@ -57,12 +60,12 @@ fi
 
 # shellcheck source=versions.env
 . "$HERE/versions.env"
-KEY="cli-${PULUMI_CLI_VERSION}_kubernetes-${PULUMI_KUBERNETES_VERSION}_random-${PULUMI_RANDOM_VERSION}_python-${PULUMI_LANGUAGE_PYTHON_VERSION}"
-CACHE_ROOT="${PULUMI_TOOLCHAIN_CACHE:-$HOME/.cache/fastapi-service/pulumi-toolchain}"
-PREFIX="$CACHE_ROOT/$KEY"
-BIN="$PREFIX/bin"
-PLUGINS="$PREFIX/plugins"
-STAMP="$PREFIX/.complete"
+GMB_HERE="$HERE"
+GMB_KEY="cli-${PULUMI_CLI_VERSION}_kubernetes-${PULUMI_KUBERNETES_VERSION}_random-${PULUMI_RANDOM_VERSION}_python-${PULUMI_LANGUAGE_PYTHON_VERSION}"
+GMB_CACHE_ROOT="${PULUMI_TOOLCHAIN_CACHE:-$HOME/.cache/fastapi-service/pulumi-toolchain}"
+GMB_JOBS="${PULUMI_TOOLCHAIN_JOBS:-2}"
+BIN="$GMB_CACHE_ROOT/$GMB_KEY/bin"
+PLUGINS="$GMB_CACHE_ROOT/$GMB_KEY/plugins"
 
 # Providers live apart from bin/: the engine warns about any provider it finds on PATH, and
 # takes them from its plugin cache without a word.
@@ -81,8 +84,8 @@ install_plugins() {
 	done
 }
 
-if [ -f "$STAMP" ] && [ "$RELOCK" = 0 ]; then
-	log "cached: $PREFIX"
+if [ "$FORCE" = 0 ] && gmb_cached; then
+	log "cached: $GMB_CACHE_ROOT/$GMB_KEY"
 	install_plugins
 	emit "$BIN"
 	exit 0
@@ -113,113 +116,38 @@ check_prebuilt "$PREBUILT"
 log "prebuilt plugins checked: $PREBUILT"
 
 # --- Go -------------------------------------------------------------------------------------
-GO="$(command -v go 2>/dev/null || echo /usr/local/go/bin/go)"
-[ -x "$GO" ] || die "go not found (the CLI and the Kubernetes provider build from Go modules)"
-command -v python3 >/dev/null || die "python3 not found"
-export GOFLAGS="-mod=mod -buildvcs=false -p=${PULUMI_TOOLCHAIN_JOBS:-2}" CGO_ENABLED=0 GOWORK=off GOTOOLCHAIN=local
-unset GOOS GOARCH
-
-mkdir -p "$CACHE_ROOT"
-exec 9>"$PREFIX.lock"
-if ! flock -n 9; then
-	log "another build of $KEY is running: waiting for it"
-	flock 9
-fi
-if [ -f "$STAMP" ] && [ "$RELOCK" = 0 ]; then
-	log "cached (built by a concurrent run): $PREFIX"
+if ! gmb_start; then
 	install_plugins
 	emit "$BIN"
 	exit 0
 fi
-WORK="$PREFIX/work"
-NEW="$PREFIX/new"
-rm -rf "$NEW"
-mkdir -p "$WORK" "$NEW/bin" "$NEW/plugins"
-T0=$SECONDS
-log "building $KEY in $PREFIX ($("$GO" env GOVERSION), 2 cores: ~10 min for the CLI, ~13 for the provider when cold)"
-cd "$WORK" # keep go away from any go.mod in the caller's directory
-
-module_dir() { # module_dir MODULE@VERSION -> its directory in the module cache (downloads it)
-	local json
-	json="$("$GO" mod download -json "$1" 2>&1)" || true
-	python3 -c '
-import json, sys
-try:
-    info = json.loads(sys.argv[2])
-except ValueError:
-    info = {"Error": sys.argv[2]}
-if info.get("Error") or not info.get("Dir"):
-    sys.exit("[pulumi-toolchain] ERROR: the Go module proxy does not give %s: %s" % (sys.argv[1], info.get("Error")))
-print(info["Dir"])' "$1" "$json"
-}
-
-wrapper_module() { # wrapper_module NAME GO_DIRECTIVE: a fresh module in $WORK/NAME, go.sum from lock/
-	local dir="$WORK/$1"
-	rm -rf "$dir"
-	mkdir -p "$dir"
-	printf 'module fastapi-service.local/pulumi-toolchain/%s\n\ngo %s\n' "$1" "$2" >"$dir/go.mod"
-	if [ "$RELOCK" = 0 ] && [ -f "$HERE/lock/$1.go.sum" ]; then
-		cp "$HERE/lock/$1.go.sum" "$dir/go.sum" # go verifies every module it uses against it
-	fi
-	printf '%s\n' "$dir"
-}
-
-timed() { # timed WHAT CMD...: run with a heartbeat every 60 s, log the time taken
-	local what="$1" t=$SECONDS pid status=0
-	shift
-	log "$what ..."
-	"$@" &
-	pid=$!
-	while ! wait_for "$pid" 60; do
-		log "  $what: still running ($((SECONDS - t)) s)"
-	done
-	wait "$pid" || status=$?
-	[ "$status" = 0 ] || die "$what failed (exit $status; work dir $WORK)"
-	log "$what: done in $((SECONDS - t)) s"
-}
-wait_for() { # wait_for PID SECONDS: 0 once PID has exited, 1 if still running after SECONDS
-	local i
-	for ((i = 0; i < $2; i++)); do
-		kill -0 "$1" 2>/dev/null || return 0
-		sleep 1
-	done
-	! kill -0 "$1" 2>/dev/null
-}
-
-relock() { # relock NAME: keep the module's go.sum to commit
-	[ "$RELOCK" = 1 ] || return 0
-	cp "$WORK/$1/go.sum" "$HERE/lock/$1.go.sum"
-	log "wrote scripts/pulumi-toolchain/lock/$1.go.sum: commit it"
-}
+NEW="$GMB_NEW"
+mkdir -p "$NEW/bin" "$NEW/plugins"
 
 # --- the CLI ------------------------------------------------------------------------------
 PKG="github.com/pulumi/pulumi/pkg/v3"
 SDK="github.com/pulumi/pulumi/sdk/v3"
-PKG_DIR="$(module_dir "$PKG@v$PULUMI_CLI_VERSION")" || exit 1
-SDK_DIR="$(module_dir "$SDK@v$PULUMI_CLI_VERSION")" || exit 1
-d="$(wrapper_module cli "$(sed -n 's/^go //p' "$PKG_DIR/go.mod")")"
-# pkg's go.mod replaces atotto/clipboard (a fork that builds without cgo): keep that replace.
-# The tool directive keeps `go mod tidy` from dropping the CLI's module (no Go file imports it).
-(cd "$d" && "$GO" mod edit -require="$PKG@v$PULUMI_CLI_VERSION" -require="$SDK@v$PULUMI_CLI_VERSION" -tool="$PKG/cmd/pulumi" \
-	-replace=github.com/atotto/clipboard=github.com/tgummerer/clipboard@v0.0.0-20241001131231-d02d263e614e)
-timed "go mod tidy (CLI)" sh -c "cd '$d' && '$GO' mod tidy 2>'$d/tidy.log' || { cat '$d/tidy.log' >&2; exit 1; }"
-timed "go build pulumi $PULUMI_CLI_VERSION" sh -c "cd '$d' && '$GO' build -trimpath -tags osusergo,grpcnotrace \
-	-ldflags '-s -w -X $SDK/go/common/version.Version=v$PULUMI_CLI_VERSION' -o '$NEW/bin/pulumi' $PKG/cmd/pulumi"
-relock cli
-
+gmb_download "$PKG@v$PULUMI_CLI_VERSION" "$SDK@v$PULUMI_CLI_VERSION"
+gmb_new_module cli "$(gmb_gomod_of "$PKG@v$PULUMI_CLI_VERSION")"
+# The tool directive keeps `go mod tidy` from dropping the CLI's module (no Go file imports it);
+# pkg's replace of atotto/clipboard (a fork that builds without cgo) comes with gmb_new_module.
+(cd "$GMB_WORK/cli" && "$GO" mod edit -require="$PKG@v$PULUMI_CLI_VERSION" -require="$SDK@v$PULUMI_CLI_VERSION" -tool="$PKG/cmd/pulumi")
+gmb_resolve cli
+gmb_build cli "$NEW/bin/pulumi" "pulumi $PULUMI_CLI_VERSION (~10 min cold)" \
+	"-X $SDK/go/common/version.Version=v$PULUMI_CLI_VERSION" -tags osusergo,grpcnotrace "$PKG/cmd/pulumi"
 # The language host runs this script next to its resolved path: copy it, never symlink.
-install -m 0755 "$SDK_DIR/python/cmd/pulumi-language-python-exec" "$NEW/bin/pulumi-language-python-exec"
+install -m 0755 "$(gmb_dir_of "$SDK@v$PULUMI_CLI_VERSION")/python/cmd/pulumi-language-python-exec" "$NEW/bin/pulumi-language-python-exec"
 
 # --- the Kubernetes provider --------------------------------------------------------------
 K8S="github.com/pulumi/pulumi-kubernetes/provider/v4"
-K8S_DIR="$(module_dir "$K8S@$PULUMI_KUBERNETES_MODULE_VERSION")" || exit 1
-d="$(wrapper_module kubernetes "$(sed -n 's/^go //p' "$K8S_DIR/go.mod")")"
-(cd "$d" && "$GO" mod edit -require="$K8S@$PULUMI_KUBERNETES_MODULE_VERSION")
+gmb_download "$K8S@$PULUMI_KUBERNETES_MODULE_VERSION"
+gmb_new_module kubernetes "$(gmb_gomod_of "$K8S@$PULUMI_KUBERNETES_MODULE_VERSION")"
+(cd "$GMB_WORK/kubernetes" && "$GO" mod edit -require="$K8S@$PULUMI_KUBERNETES_MODULE_VERSION")
 # The upstream main embeds files its `go generate` writes (schema-embed.json with the version
 # stamped, terraform-mapping-embed.json), which the module zip lacks: make them as it does.
-src="$K8S_DIR/cmd/pulumi-resource-kubernetes"
-install -m 0644 "$src/main.go" "$d/main.go"
-python3 - "$src" "$d" "$PULUMI_KUBERNETES_VERSION" <<-'PY'
+src="$(gmb_dir_of "$K8S@$PULUMI_KUBERNETES_MODULE_VERSION")/cmd/pulumi-resource-kubernetes"
+install -m 0644 "$src/main.go" "$GMB_WORK/kubernetes/main.go"
+python3 - "$src" "$GMB_WORK/kubernetes" "$PULUMI_KUBERNETES_VERSION" <<-'PY'
 	import json, sys
 	src, dst, version = sys.argv[1:]
 	schema = json.load(open(f"{src}/schema.json"))
@@ -227,10 +155,9 @@ python3 - "$src" "$d" "$PULUMI_KUBERNETES_VERSION" <<-'PY'
 	json.dump(schema, open(f"{dst}/schema-embed.json", "w"), separators=(",", ":"))
 	json.dump(json.load(open(f"{src}/terraform-mapping.json")), open(f"{dst}/terraform-mapping-embed.json", "w"), separators=(",", ":"))
 PY
-timed "go mod tidy (Kubernetes provider)" sh -c "cd '$d' && '$GO' mod tidy 2>'$d/tidy.log' || { cat '$d/tidy.log' >&2; exit 1; }"
-timed "go build pulumi-resource-kubernetes $PULUMI_KUBERNETES_VERSION" sh -c "cd '$d' && '$GO' build -trimpath \
-	-ldflags '-s -w -X $K8S/pkg/version.Version=$PULUMI_KUBERNETES_VERSION' -o '$NEW/plugins/pulumi-resource-kubernetes' ."
-relock kubernetes
+gmb_resolve kubernetes
+gmb_build kubernetes "$NEW/plugins/pulumi-resource-kubernetes" "pulumi-resource-kubernetes $PULUMI_KUBERNETES_VERSION (~13 min cold)" \
+	"-X $K8S/pkg/version.Version=$PULUMI_KUBERNETES_VERSION" .
 
 # --- the prebuilt plugins -----------------------------------------------------------------
 # The language host beside `pulumi`, where the engine looks for bundled language plugins.
@@ -240,15 +167,10 @@ check_prebuilt "$NEW/bin" "$NEW/plugins"
 
 # --- publish --------------------------------------------------------------------------------
 for f in bin/pulumi bin/pulumi-language-python bin/pulumi-language-python-exec plugins/pulumi-resource-kubernetes plugins/pulumi-resource-random; do
-	[ -x "$NEW/$f" ] || die "$f was not produced"
+	[ -x "$NEW/$f" ] || gmb_die "$f was not produced"
 done
-rm -rf "$BIN" "$PLUGINS"
-mv "$NEW/bin" "$BIN"
-mv "$NEW/plugins" "$PLUGINS"
-rmdir "$NEW"
-"$BIN/pulumi" version >/dev/null || die "the built pulumi does not run"
-date -u +%FT%TZ >"$STAMP"
-log "toolchain ready in $((SECONDS - T0)) s: $PREFIX"
+"$NEW/bin/pulumi" version >/dev/null || gmb_die "the built pulumi does not run"
+gmb_publish
 install_plugins
 emit "$BIN"
 exit 0

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from components.config import StackConfig
 from components.image import APP_DIR, content_tag
 from offline.engine import StackRun
 
@@ -39,21 +40,22 @@ def test_a_file_excluded_by_dockerignore_keeps_the_tag(context: Path) -> None:
     assert content_tag(context) == before
 
 
-def test_build_inputs_follow_the_stack(stack_run: StackRun) -> None:
+def test_build_inputs_follow_the_stack(stack_run: StackRun, stack_config: StackConfig) -> None:
     (image,) = stack_run.of_type("docker:index/image:Image")
-    inputs = image.inputs
-    assert inputs["imageName"].endswith(":" + content_tag(APP_DIR))
-    assert inputs["build"]["platform"] == "linux/amd64"
-    assert {"PYTHON_IMAGE", "UV_IMAGE"} <= set(inputs["build"]["args"])
-    assert inputs["skipPush"] is (stack_run.stack == "dev")
+    inputs, config = image.inputs, stack_config.image
+    assert inputs["imageName"] == f"{config.registry}/{config.repository}:{content_tag(APP_DIR)}"
+    assert inputs["build"]["platform"] == config.platform
+    assert inputs["skipPush"] is not config.push
 
 
-def test_registry_password_reaches_the_build_only_as_a_secret(run_with: Callable[..., StackRun]) -> None:
-    image = {"registry": "registry.example.com", "repository": "team/api", "push": True, "registryUsername": "bot"}
-    run = run_with("dev", {"image": image}, secrets={"registryPassword": "registry-token-canary"})
-    (build,) = run.of_type("docker:index/image:Image")
-    assert "registry-token-canary" in build.secret_values()
-    assert build.inputs["registry"]["username"] == "bot"
+def test_base_images_default_to_the_dockerfiles_pins(run_with: Callable[..., StackRun]) -> None:
+    # One place for their versions: the Dockerfile's ARG defaults, unless a stack overrides them.
+    (default_build,) = run_with("dev").of_type("docker:index/image:Image")
+    assert "PYTHON_IMAGE" not in (default_build.inputs["build"].get("args") or {})
+    assert "ARG PYTHON_IMAGE=" in (APP_DIR / "Dockerfile").read_text()
+    override = {"mode": "build", "pythonImage": "python:3.12.99-slim-bookworm"}
+    (overridden,) = run_with("dev", {"image": override}).of_type("docker:index/image:Image")
+    assert overridden.inputs["build"]["args"] == {"PYTHON_IMAGE": "python:3.12.99-slim-bookworm"}
 
 
 def test_prebuilt_mode_builds_nothing_and_runs_the_reference(run_with: Callable[..., StackRun]) -> None:

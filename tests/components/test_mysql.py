@@ -7,32 +7,21 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-import pytest
-
-from components.config import MYSQL_IMAGE, ConfigError, MySqlConfig
+from components.config import MYSQL_IMAGE, MySqlConfig, StackConfig
 from components.kube import NON_ROOT_UID
 from components.mysql import server_settings
+from components.mysql_client import CLIENT_CONFIG, CLIENT_CONFIG_DIR, CLIENT_CONFIG_KEY
 from components.quantity import mebibytes
-from offline.engine import RecordedResource, StackRun, _is_secret
-from tests.components.objects import descendants, kubernetes_objects, statefulset, statefulset_container
+from offline.engine import RecordedResource, StackRun
+from tests import leaks
+from tests.objects import descendants, kubernetes_objects, pod_spec, statefulset, statefulset_container
+from tests.stacks import committed_config
 
 RunWith = Callable[..., StackRun]
-CANARIES = {
-    "mysqlRootPassword": "canary-root-0123456789abcdef",
-    "mysqlPassword": "canary-app-0123456789abcdef",
-    "redisPassword": "canary-redis-0123456789abcdef",
-}
 
 
 def _mysql_objects(run: StackRun) -> list[RecordedResource]:
     return kubernetes_objects(run, "fastapi-service:data:MySql")
-
-
-def _kinds(resources: list[RecordedResource]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for resource in resources:
-        counts[resource.kind] = counts.get(resource.kind, 0) + 1
-    return counts
 
 
 def _statefulset(run: StackRun) -> dict[str, Any]:
@@ -43,29 +32,15 @@ def _container(run: StackRun) -> dict[str, Any]:
     return statefulset_container(_mysql_objects(run))
 
 
-def test_dev_is_small_without_backups(dev_run: StackRun) -> None:
-    assert _kinds(_mysql_objects(dev_run)) == {
-        "Secret": 1,
-        "ConfigMap": 1,
-        "ServiceAccount": 1,
-        "Service": 2,
-        "StatefulSet": 1,
-        "PodDisruptionBudget": 1,
-    }
-    assert not dev_run.find("CronJob")
+def test_the_server_has_its_account_secret_config_services_and_disruption_budget(stack_run: StackRun) -> None:
+    kinds = [resource.kind for resource in _mysql_objects(stack_run) if "backup" not in resource.name]
+    assert sorted(kinds) == sorted(["ServiceAccount", "Secret", "ConfigMap", "Service", "Service", "StatefulSet", "PodDisruptionBudget"])
 
 
-def test_prod_adds_the_backup_cronjob_and_its_volume(prod_run: StackRun) -> None:
-    assert _kinds(_mysql_objects(prod_run)) == {
-        "Secret": 1,
-        "ConfigMap": 1,
-        "ServiceAccount": 2,
-        "Service": 2,
-        "StatefulSet": 1,
-        "PodDisruptionBudget": 1,
-        "CronJob": 1,
-        "PersistentVolumeClaim": 1,
-    }
+def test_backups_exist_exactly_when_the_config_enables_them(stack_run: StackRun, stack_config: StackConfig) -> None:
+    backup_kinds = {resource.kind for resource in _mysql_objects(stack_run) if "backup" in resource.name}
+    expected = {"CronJob", "PersistentVolumeClaim", "ServiceAccount"} if stack_config.mysql.backup.enabled else set()
+    assert backup_kinds == expected
 
 
 def test_services_have_stable_names_and_select_the_mysql_pods(stack_run: StackRun) -> None:
@@ -85,15 +60,17 @@ def test_image_is_pinned_8_4_by_digest(stack_run: StackRun) -> None:
     assert re.fullmatch(r"mysql:8\.4\.\d+@sha256:[0-9a-f]{64}", image)
 
 
-def test_volume_claim_template_takes_size_and_class_from_config(stack_run: StackRun) -> None:
-    expected = {"dev": (None, "2Gi"), "prod": ("standard", "20Gi")}[stack_run.stack]
+def test_volume_claim_template_takes_size_and_class_from_config(stack_run: StackRun, stack_config: StackConfig) -> None:
+    storage = stack_config.mysql.storage
     (template,) = _statefulset(stack_run)["spec"]["volumeClaimTemplates"]
-    assert (template["spec"].get("storageClassName"), template["spec"]["resources"]["requests"]["storage"]) == expected
+    assert template["spec"].get("storageClassName") == storage.class_name
+    assert template["spec"]["resources"]["requests"]["storage"] == storage.size
     assert _statefulset(stack_run)["spec"]["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}
 
 
 def test_pod_is_restricted_and_runs_as_the_non_root_uid(stack_run: StackRun) -> None:
-    pod = _statefulset(stack_run)["spec"]["template"]["spec"]
+    (statefulset,) = [resource for resource in _mysql_objects(stack_run) if resource.kind == "StatefulSet"]
+    pod = pod_spec(statefulset)
     assert pod["securityContext"]["runAsUser"] == NON_ROOT_UID
     assert pod["securityContext"]["fsGroup"] == NON_ROOT_UID
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
@@ -112,8 +89,8 @@ def test_passwords_reach_the_container_as_files_only(stack_run: StackRun) -> Non
     container = _container(stack_run)
     env = {item["name"]: item for item in container["env"]}
     assert all("valueFrom" not in item for item in env.values())  # checkov CKV_K8S_35
-    assert env["MYSQL_ROOT_PASSWORD_FILE"]["value"].startswith("/etc/mysql/secrets/")
-    assert env["MYSQL_PASSWORD_FILE"]["value"].startswith("/etc/mysql/secrets/")
+    assert env["MYSQL_ROOT_PASSWORD_FILE"]["value"].startswith(f"{CLIENT_CONFIG_DIR}/")
+    assert env["MYSQL_PASSWORD_FILE"]["value"].startswith(f"{CLIENT_CONFIG_DIR}/")
     assert not any(key.endswith("PASSWORD") for key in env)
 
 
@@ -121,7 +98,7 @@ def test_probes_authenticate_through_the_option_file(stack_run: StackRun) -> Non
     container = _container(stack_run)
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
         command = container[probe]["exec"]["command"]
-        assert command[1] == "--defaults-extra-file=/etc/mysql/secrets/client.cnf", probe
+        assert command[1] == f"--defaults-extra-file={CLIENT_CONFIG}", probe
         assert not any(arg.startswith(("-p", "--password")) for arg in command), probe
 
 
@@ -167,9 +144,10 @@ def test_prod_protects_the_data_and_dev_does_not(stack_run: StackRun) -> None:
 
 
 def test_backup_job_is_hardened_and_scheduled_from_config(prod_run: StackRun) -> None:
+    backup = committed_config("prod").mysql.backup
     (cron,) = prod_run.find("CronJob", "mysql-backup")
     spec = cron.inputs["spec"]
-    assert spec["schedule"] == "0 3 * * *"
+    assert spec["schedule"] == backup.schedule
     assert spec["concurrencyPolicy"] == "Forbid"
     job = spec["jobTemplate"]["spec"]
     assert {"backoffLimit", "activeDeadlineSeconds", "ttlSecondsAfterFinished"} <= set(job)
@@ -178,11 +156,11 @@ def test_backup_job_is_hardened_and_scheduled_from_config(prod_run: StackRun) ->
     script = container["command"][-1]
     assert "mysqldump --defaults-extra-file=" in script
     assert "--single-transaction" in script
-    assert "-mmin +20160" in script  # 14 days' retention from Pulumi.prod.yaml
+    assert f"-mmin +{backup.retention_days * 24 * 60}" in script
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert pod["securityContext"]["runAsUser"] == NON_ROOT_UID
     secret_volume = next(volume for volume in pod["volumes"] if "secret" in volume)
-    assert [item["key"] for item in secret_volume["secret"]["items"]] == ["client.cnf"]  # not the app password
+    assert [item["key"] for item in secret_volume["secret"]["items"]] == [CLIENT_CONFIG_KEY]  # not the app password
     # The backup pods are not MySQL pods: they must not match its Services or PDB.
     assert pod_labels(job) != _statefulset(prod_run)["spec"]["template"]["metadata"]["labels"]
 
@@ -192,56 +170,16 @@ def pod_labels(job: dict[str, Any]) -> dict[str, str]:
     return labels
 
 
-def test_password_from_secret_config_reaches_only_secrets(run_with: RunWith) -> None:
-    run = run_with("dev", secrets=CANARIES)
-    secret_inputs = [resource for resource in run.resources if resource.kind == "Secret"]
-    assert any(CANARIES["mysqlRootPassword"] in json.dumps(resource.inputs) for resource in secret_inputs)
-    for resource in run.resources:
-        if resource.kind == "Secret":
-            continue
-        text = json.dumps(resource.inputs)
-        for key, canary in CANARIES.items():
-            assert canary not in text, f"{key} leaks into {resource.type} {resource.name}"
-    # Given passwords replace the generated ones.
-    assert not [resource for resource in run.of_type("random:index/randomPassword:RandomPassword") if "mysql" in resource.name]
-
-
-def test_mysql_auth_secret_values_are_wrapped_as_secrets(stack_run: StackRun) -> None:
-    (secret,) = stack_run.find("Secret", "mysql-auth")
-    string_data = secret.raw_inputs["stringData"]
-    assert _is_secret(string_data) or all(_is_secret(value) for value in string_data.values())
-    assert set(secret.inputs["stringData"]) == {"root-password", "password", "client.cnf"}
-
-
 def test_external_mode_registers_no_in_cluster_objects(run_with: RunWith) -> None:
+    password = leaks.canaries()["mysqlPassword"]
     run = run_with(
         "dev",
         {"mysql": {"mode": "external", "host": "db.example.com", "database": "shop", "user": "shop"}},
-        secrets={"mysqlPassword": CANARIES["mysqlPassword"]},
+        secrets={"mysqlPassword": password},
     )
     assert descendants(run, "fastapi-service:data:MySql") == []
     assert not [resource for resource in run.find("StatefulSet") if "mysql" in resource.name]
     assert not [policy for policy in run.find("NetworkPolicy") if policy.inputs["metadata"]["name"].endswith("-mysql")]
     for resource in run.resources:
         if resource.kind != "Secret":
-            assert CANARIES["mysqlPassword"] not in json.dumps(resource.inputs)
-
-
-@pytest.mark.parametrize(
-    ("storage", "why"),
-    [
-        ({"size": "20Gi", "className": "fast-ssd", "lock": "standard:20Gi"}, "fast-ssd:20Gi"),
-        ({"size": "40Gi", "className": "standard", "lock": "standard:20Gi"}, "standard:40Gi"),
-    ],
-)
-def test_prod_refuses_a_storage_change_that_would_replace_the_statefulset(run_with: RunWith, storage: dict[str, str], why: str) -> None:
-    prod_mysql = {
-        "mode": "in-cluster",
-        "storage": storage,
-        "resources": {"requests": {"cpu": "500m", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "2Gi"}},
-        "backup": {"enabled": True, "retentionDays": 14, "storage": {"size": "50Gi", "className": "standard"}},
-    }
-    with pytest.raises(
-        ConfigError, match=rf"mysql\.storage: className/size '{why}' differ from the deployed volumes .*resize its PVC in place"
-    ):
-        run_with("prod", {"mysql": prod_mysql})
+            assert password not in json.dumps(resource.inputs)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from offline.engine import RecordedResource, StackRun
+from tests.objects import pod_labels, pod_spec, selects, workloads
 
 RunWith = Callable[..., StackRun]
 
@@ -17,24 +18,8 @@ def _policies(run: StackRun) -> dict[str, dict[str, Any]]:
     return {resource.inputs["metadata"]["name"]: resource.inputs["spec"] for resource in run.find("NetworkPolicy")}
 
 
-def _pod_labels(workload: RecordedResource) -> dict[str, str]:
-    spec = workload.inputs["spec"]
-    template = spec["jobTemplate"]["spec"]["template"] if workload.kind == "CronJob" else spec["template"]
-    labels: dict[str, str] = template["metadata"]["labels"]
-    return labels
-
-
-def _selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
-    return all(labels.get(key) == value for key, value in selector.items())
-
-
-def _workloads(run: StackRun) -> list[RecordedResource]:
-    return [resource for resource in run.kubernetes_objects() if resource.kind in {"Deployment", "StatefulSet", "Job", "CronJob"}]
-
-
 def _container_port(workload: RecordedResource) -> int:
-    spec = workload.inputs["spec"]["template"]["spec"]
-    (container,) = [container for container in spec["containers"] if container.get("ports")]
+    (container,) = [container for container in pod_spec(workload)["containers"] if container.get("ports")]
     port: int = container["ports"][0]["containerPort"]
     return port
 
@@ -61,32 +46,32 @@ def test_default_deny_selects_every_pod_and_admits_nothing(stack_run: StackRun) 
 
 def test_every_workload_pod_is_selected_by_some_policy(stack_run: StackRun) -> None:
     selectors = [policy["podSelector"].get("matchLabels", {}) for policy in _policies(stack_run).values()]
-    for workload in _workloads(stack_run):
-        assert any(_selects(selector, _pod_labels(workload)) for selector in selectors), workload.name
+    for workload in workloads(stack_run):
+        assert any(selects(selector, pod_labels(workload)) for selector in selectors), workload.name
 
 
 def test_mysql_admits_the_api_migrations_and_backups_on_3306_only(stack_run: StackRun) -> None:
     policy = _policies(stack_run)["network-mysql"]
     mysql = _workload(stack_run, "StatefulSet", "mysql")
-    assert _selects(policy["podSelector"]["matchLabels"], _pod_labels(mysql))
+    assert selects(policy["podSelector"]["matchLabels"], pod_labels(mysql))
     assert _ports(policy) == [_container_port(mysql)]
     sources = [source["podSelector"]["matchLabels"] for source in _allowed_sources(policy)]
-    clients = [workload for workload in _workloads(stack_run) if workload.kind in {"Deployment", "Job", "CronJob"}]
+    clients = [workload for workload in workloads(stack_run) if workload.kind in {"Deployment", "Job", "CronJob"}]
     assert clients
     for client in clients:  # the API, its migration Job, the backup CronJob (prod)
-        assert any(_selects(source, _pod_labels(client)) for source in sources), client.name
-    assert not any(_selects(source, _pod_labels(_workload(stack_run, "StatefulSet", "redis"))) for source in sources)
+        assert any(selects(source, pod_labels(client)) for source in sources), client.name
+    assert not any(selects(source, pod_labels(_workload(stack_run, "StatefulSet", "redis"))) for source in sources)
     assert ("mysql-backup" in str(sources)) == (stack_run.stack == "prod")
 
 
 def test_redis_admits_only_the_api_on_6379(stack_run: StackRun) -> None:
     policy = _policies(stack_run)["network-redis"]
     redis = _workload(stack_run, "StatefulSet", "redis")
-    assert _selects(policy["podSelector"]["matchLabels"], _pod_labels(redis))
+    assert selects(policy["podSelector"]["matchLabels"], pod_labels(redis))
     assert _ports(policy) == [_container_port(redis)]
     (source,) = _allowed_sources(policy)
-    api = [workload for workload in _workloads(stack_run) if workload.kind == "Deployment"]
-    assert [workload for workload in _workloads(stack_run) if _selects(source["podSelector"]["matchLabels"], _pod_labels(workload))] == api
+    api = [workload for workload in workloads(stack_run) if workload.kind == "Deployment"]
+    assert [workload for workload in workloads(stack_run) if selects(source["podSelector"]["matchLabels"], pod_labels(workload))] == api
 
 
 def test_ingress_controller_reaches_the_app_when_ingress_is_enabled(stack_run: StackRun) -> None:
@@ -95,8 +80,8 @@ def test_ingress_controller_reaches_the_app_when_ingress_is_enabled(stack_run: S
         assert "network-app-from-ingress" not in policies
         return
     policy = policies["network-app-from-ingress"]
-    (api,) = [workload for workload in _workloads(stack_run) if workload.kind == "Deployment"]
-    assert _selects(policy["podSelector"]["matchLabels"], _pod_labels(api))
+    (api,) = [workload for workload in workloads(stack_run) if workload.kind == "Deployment"]
+    assert selects(policy["podSelector"]["matchLabels"], pod_labels(api))
     assert _ports(policy) == [_container_port(api)]
     assert _allowed_sources(policy) == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}]
 

@@ -180,7 +180,6 @@ pass "MariaDB on 127.0.0.1:$DB_PORT and Redis on 127.0.0.1:$REDIS_PORT (password
 printf '%s\n' "$DB_PW" >"$WORK/secrets/db_password"
 printf '%s\n' "$REDIS_PW" >"$WORK/secrets/redis_password"
 printf '%s\n' "$API_KEY" >"$WORK/secrets/api_keys"
-printf '%s\n' "itest-secret-$(od -An -N16 -tx8 /dev/urandom | tr -d ' \n')" >"$WORK/secrets/secret_key"
 chmod 755 "$WORK/secrets"; chmod 644 "$WORK/secrets"/*
 
 RUN_OPTS=(--isolation chroot --user 10001:10001 --volume "$WORK/secrets:/run/secrets/app:ro"

@@ -50,8 +50,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
-    from service.server import DrainingHttpToolsProtocol, serve
+    from service.server import DrainingHttpToolsProtocol, GracefulServer, serve
 
+    drain = settings.graceful_drain
     serve(
         uvicorn.Config(
             "service.main:app",
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             port=settings.service_port,
             workers=settings.effective_workers(),
             loop="uvloop",
-            http=DrainingHttpToolsProtocol,
+            http=DrainingHttpToolsProtocol if drain else "httptools",
             lifespan="on",
             proxy_headers=True,
             forwarded_allow_ips=settings.forwarded_allow_ips,
@@ -67,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
             log_config=logging_config(settings.log_level),
             access_log=False,  # the service writes its own, with the request id
             server_header=False,
-        )
+        ),
+        GracefulServer if drain else uvicorn.Server,
     )
     return 0
 

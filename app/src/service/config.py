@@ -24,9 +24,6 @@ from sqlalchemy import URL
 
 DEFAULT_SECRETS_DIR = "/run/secrets/app"
 
-# Secrets read from files in SECRETS_DIR; the file name is the lower-case field name.
-SECRET_FIELDS = ("db_password", "redis_password", "api_keys", "secret_key")
-
 # Values that must never reach production even though they are long enough.
 KNOWN_WEAK_SECRETS = frozenset({"changethis", "changeme", "password", "secret", "admin"})
 MIN_PROD_SECRET_LENGTH = 32
@@ -61,13 +58,15 @@ class Settings(BaseSettings):
     )
 
     app_env: AppEnv = "local"
-    debug: bool = False
     log_level: LogLevel = "INFO"
 
     service_host: str = "0.0.0.0"  # noqa: S104 - the pod's own interface
     service_port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=0, ge=0, le=64)
     graceful_shutdown_timeout: int = Field(default=20, ge=1, le=600)
+    # SIGTERM serves what the kernel already queued and what idle connections send (service/server.py);
+    # false runs stock uvicorn, should an upgrade or a kernel ever disagree with it.
+    graceful_drain: bool = True
     # Uvicorn trusts X-Forwarded-* only from these addresses (comma-separated, or "*").
     forwarded_allow_ips: str = "127.0.0.1"
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -92,7 +91,6 @@ class Settings(BaseSettings):
 
     # Comma- or newline-separated; several keys let a key be rotated without downtime.
     api_keys: SecretStr = SecretStr("")
-    secret_key: SecretStr = SecretStr("")
     secrets_dir: str = DEFAULT_SECRETS_DIR
 
     @field_validator("cors_origins", mode="before")
@@ -116,10 +114,7 @@ class Settings(BaseSettings):
     def _prod_refuses_weak_secrets(self) -> Settings:
         if self.app_env != "prod":
             return self
-        checks: list[tuple[str, str]] = [
-            ("db_password", self.db_password.get_secret_value()),
-            ("secret_key", self.secret_key.get_secret_value()),
-        ]
+        checks: list[tuple[str, str]] = [("db_password", self.db_password.get_secret_value())]
         # Redis inside the cluster may run without auth; a password, if set, must be strong.
         if self.redis_password.get_secret_value():
             checks.append(("redis_password", self.redis_password.get_secret_value()))
@@ -128,8 +123,6 @@ class Settings(BaseSettings):
             reason = _weakness(value)
             if reason:
                 raise SettingsProblem(name, f"{reason} (refused in prod)")
-        if self.debug:
-            raise SettingsProblem("debug", "must be false in prod")
         return self
 
     @property
@@ -138,7 +131,8 @@ class Settings(BaseSettings):
 
     @property
     def docs_enabled(self) -> bool:
-        return self.debug and self.app_env != "prod"
+        """/docs, /redoc and /openapi.json: served everywhere but prod, which publishes no API map."""
+        return self.app_env != "prod"
 
     @property
     def api_keys_file(self) -> Path:
@@ -164,7 +158,6 @@ class Settings(BaseSettings):
         values = [
             self.db_password.get_secret_value(),
             self.redis_password.get_secret_value(),
-            self.secret_key.get_secret_value(),
             *self.api_key_list,
         ]
         return [v for v in values if v]

@@ -1,59 +1,22 @@
-"""Database engine, session factory and models.
-
-Models and migrations live side by side (``service/migrations``); the
-migration files are part of the installed package.
-"""
+"""The database engine and sessions, and which of its errors mean "unreachable"."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 
-from sqlalchemy import BigInteger, Integer, String, Text, text
-from sqlalchemy.dialects import mysql
-from sqlalchemy.engine import Dialect
+import sqlalchemy.exc
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
 
 from service.config import Settings
 
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Stored as naive UTC (MySQL DATETIME has no zone), returned as aware UTC."""
-
-    # Microsecond precision, so a value read back equals the one written.
-    impl = mysql.DATETIME(fsp=6)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value
-        return value.astimezone(UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return None if value is None else value.replace(tzinfo=UTC)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class Item(Base):
-    __tablename__ = "items"
-
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    name: Mapped[str] = mapped_column(String(200), nullable=False)
-    description: Mapped[str | None] = mapped_column(Text, nullable=True)
-    quantity: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False, default=utcnow, onupdate=utcnow)
+# MySQL error codes 2000-2999 are the client library's own (CR_*): the server could not be
+# reached, or the connection was lost or closed. 0 is PyMySQL's "connection already closed".
+_CLIENT_ERRORS = range(2000, 3000)
+_CONNECTION_CLOSED = 0
+# Server errors that end or refuse a connection rather than reject a statement: too many
+# connections, shutdown in progress, connection killed, closed for inactivity.
+_SERVER_CONNECTION_ERRORS = frozenset({1040, 1053, 1927, 4031})
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -76,7 +39,23 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-async def ping_database(engine: AsyncEngine, within: float = 1.0) -> bool:
+def is_unreachable(exc: BaseException) -> bool:
+    """Whether a database error means the server cannot be used right now (a 503), not a failed statement (a bug)."""
+    if isinstance(exc, sqlalchemy.exc.TimeoutError):
+        return True  # no pooled connection within DB_POOL_TIMEOUT
+    if not isinstance(exc, sqlalchemy.exc.DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True  # SQLAlchemy recognised a disconnect
+    if not isinstance(exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
+        return False
+    code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
+    if not isinstance(code, int):
+        return False
+    return code in _CLIENT_ERRORS or code == _CONNECTION_CLOSED or code in _SERVER_CONNECTION_ERRORS
+
+
+async def ping_database(engine: AsyncEngine, within: float) -> bool:
     try:
         async with asyncio.timeout(within):
             async with engine.connect() as conn:

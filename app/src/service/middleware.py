@@ -9,13 +9,19 @@ import uuid
 from typing import Any
 
 from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import metrics
-from service.api.items import serve_cached_item
+from service.cache import cached_item_response
+from service.deps import bearer_token
 from service.logs import request_id_var
+from service.schemas import MAX_ITEM_ID
 
 access_log = logging.getLogger("service.access")
+error_log = logging.getLogger("service")
+
+_INTERNAL_ERROR_BODY = b'{"detail":"internal server error"}'
 
 # Accept a caller's request id only if it is short and harmless in a log line.
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -46,7 +52,12 @@ def _route_template(scope: Scope) -> str:
 
 
 class RequestContextMiddleware:
-    """Request id in and out, access log line, request metrics."""
+    """Request id in and out, access log line, request metrics; and the 500 for an unhandled error.
+
+    The outermost middleware of ours, inside only Starlette's ServerErrorMiddleware. An error
+    that reaches it is answered here, with the request id, and logged here once with its
+    traceback: left to Starlette it would be answered without the id, and logged again by uvicorn.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -65,11 +76,13 @@ class RequestContextMiddleware:
         token = request_id_var.set(request_id)
         start = time.perf_counter()
         status = 500
+        response_started = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status = message["status"]
+                response_started = True
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
                 message = {**message, "headers": headers}
@@ -77,6 +90,21 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            error_log.error("unhandled error", exc_info=exc, extra={"path": scope["path"]})
+            # Once a response has begun, uvicorn closes the connection when the app returns.
+            if not response_started:
+                await send_with_id(
+                    {
+                        "type": "http.response.start",
+                        "status": 500,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(_INTERNAL_ERROR_BODY)).encode()),
+                        ],
+                    }
+                )
+                await send_with_id({"type": "http.response.body", "body": _INTERNAL_ERROR_BODY})
         finally:
             elapsed = time.perf_counter() - start
             route = _route_template(scope)
@@ -135,7 +163,6 @@ class SettingsCORSMiddleware:
 
 _ITEM_PREFIX = "/api/v1/items/"
 _ITEM_TEMPLATE = _ITEM_PREFIX + "{item_id}"
-_MAX_ITEM_ID = 2**63 - 1
 
 
 class CachedItemReadMiddleware:
@@ -169,7 +196,7 @@ class CachedItemReadMiddleware:
                 # Canonical decimal only ("01", "+1", "1/" ... take the full route).
                 if raw_id.isascii() and raw_id.isdigit() and raw_id[0] != "0" and len(raw_id) <= 19:
                     item_id = int(raw_id)
-                    if item_id <= _MAX_ITEM_ID and await self._serve_hit(scope, receive, send, item_id):
+                    if item_id <= MAX_ITEM_ID and await self._serve_hit(scope, receive, send, item_id):
                         return
         await self.app(scope, receive, send)
 
@@ -180,17 +207,11 @@ class CachedItemReadMiddleware:
         route = self._item_route(fastapi_app)
         if route is None:
             return False
-        header = ""
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                header = value.decode("latin-1")
-                break
-        scheme, _, token = header.partition(" ")
-        token = token.strip()
+        token = await bearer_token(Request(scope))
         state = fastapi_app.state
-        if scheme.lower() != "bearer" or not token or not state.api_keys.is_valid(token):
+        if token is None or not state.api_keys.is_valid(token.credentials):
             return False  # the full route answers the 401
-        response = await serve_cached_item(state.cache, item_id)
+        response = await cached_item_response(state.cache, item_id)
         if response is None:
             return False
         scope["route"] = route

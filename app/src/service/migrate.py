@@ -10,19 +10,14 @@ from service.config import Settings
 SCRIPT_LOCATION = "service:migrations"
 
 
-def alembic_config(settings: Settings | None = None) -> Config:
+def alembic_config(settings: Settings) -> Config:
     # No alembic.ini is needed: the scripts are package resources, so this works
     # from a non-editable install on a read-only filesystem.
     cfg = Config()
     cfg.set_main_option("script_location", SCRIPT_LOCATION)
-    if settings is not None:
-        cfg.attributes["settings"] = settings
+    cfg.attributes["settings"] = settings  # read by migrations/env.py
     return cfg
 
 
-def upgrade_head(settings: Settings | None = None) -> None:
+def upgrade_head(settings: Settings) -> None:
     command.upgrade(alembic_config(settings), "head")
-
-
-def current_revision(settings: Settings | None = None) -> None:
-    command.current(alembic_config(settings))

@@ -1,47 +1,67 @@
+"""The API's bodies, as the OpenAPI document states them: what validates here is what the schema allows.
+
+JSON Schema's types, not Python's: an integer is any JSON number without a fraction (``3`` or
+``3.0``), never ``"3"`` or ``true``; strings are kept as sent (no trimming that would change a
+length the schema checked). So no value the schema rejects is accepted after a coercion, and
+none it allows is refused.
+"""
+
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import MISSING, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 # Page size rule: default 50, at most 100; a larger `limit` is rejected with 422.
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 100
+MAX_OFFSET = 10_000_000
 
-NameField = Field(min_length=1, max_length=200)
-DescriptionField = Field(default=None, max_length=2000)
-QuantityField = Field(default=0, ge=0, le=1_000_000_000)
+MAX_ITEM_ID = 2**63 - 1  # the id column is a signed BIGINT
+
+NAME_MAX_LENGTH = 200  # the column is VARCHAR(200)
+DESCRIPTION_MAX_LENGTH = 2000
+MAX_QUANTITY = 1_000_000_000  # within the column's INT
+
+_BODY = ConfigDict(extra="forbid")
+
+
+def _a_json_number(value: object) -> object:
+    # Pydantic's lax int also takes numeric strings and booleans; JSON Schema's integer does not.
+    if isinstance(value, str | bool):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    return value
+
+
+Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX_LENGTH)]
+Description = Annotated[str, Field(max_length=DESCRIPTION_MAX_LENGTH)]
+# The constraints before the validator: after it, pydantic writes them as `ge`/`le`, which JSON Schema ignores.
+Quantity = Annotated[int, Field(ge=0, le=MAX_QUANTITY), BeforeValidator(_a_json_number)]
 
 
 class ItemIn(BaseModel):
     """Body of POST and PUT (PUT replaces every field)."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = _BODY
 
-    name: str = NameField
-    description: str | None = DescriptionField
-    quantity: int = QuantityField
+    name: Name
+    description: Description | None = None
+    quantity: Quantity = 0
 
 
 class ItemPatch(BaseModel):
-    """Body of PATCH: only the fields sent are changed."""
+    """Body of PATCH: only the fields sent change. `name` and `quantity` may be left out, not sent as null."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = _BODY
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    description: str | None = DescriptionField
-    quantity: int | None = Field(default=None, ge=0, le=1_000_000_000)
-
-    @model_validator(mode="after")
-    def _no_null_for_required(self) -> ItemPatch:
-        for field in ("name", "quantity"):
-            if field in self.model_fields_set and getattr(self, field) is None:
-                raise ValueError(f"{field} may not be null")
-        return self
+    name: Name | MISSING = MISSING
+    description: Description | MISSING | None = MISSING
+    quantity: Quantity | MISSING = MISSING
 
     def changes(self) -> dict[str, Any]:
-        return self.model_dump(exclude_unset=True)
+        return self.model_dump()  # fields left out are MISSING, which a dump omits
 
 
 class ItemOut(BaseModel):
@@ -64,3 +84,16 @@ class ItemPage(BaseModel):
 
 class Problem(BaseModel):
     detail: str
+
+
+CheckState = Literal["ok", "unavailable"]
+
+
+class Checks(BaseModel):
+    database: CheckState
+    redis: CheckState
+
+
+class Readiness(BaseModel):
+    status: Literal["ok", "degraded", "unavailable"]
+    checks: Checks

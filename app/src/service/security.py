@@ -27,12 +27,11 @@ class ApiKeyStore:
     # at once. A removed key stops working within this many seconds.
     RELOAD_INTERVAL_SECONDS = 1.0
 
-    def __init__(self, keys: list[str], watch_file: Path | None = None, reload_interval: float | None = None) -> None:
+    def __init__(self, keys: list[str], watch_file: Path | None = None) -> None:
         self._keys = [k.encode() for k in keys]
         self._watch_file = watch_file
         self._signature = self._stat(watch_file) if watch_file else None
         self._lock = threading.Lock()
-        self.reload_interval = self.RELOAD_INTERVAL_SECONDS if reload_interval is None else reload_interval
         self._last_check = time.monotonic()
 
     @classmethod
@@ -57,7 +56,7 @@ class ApiKeyStore:
         if self._watch_file is None:
             return
         now = time.monotonic()
-        if not force and now - self._last_check < self.reload_interval:
+        if not force and now - self._last_check < self.RELOAD_INTERVAL_SECONDS:
             return
         self._last_check = now
         signature = self._stat(self._watch_file)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from service import metrics
 from service.cache import Cache
 from service.db import ping_database
+from service.schemas import Checks, Readiness
 
 router = APIRouter(tags=["probes"])
 
@@ -38,21 +38,20 @@ async def healthz() -> Response:
     return Response(_HEALTHZ_BODY, media_type="application/json")
 
 
-@router.get("/readyz", responses={503: {"description": "database unreachable"}})
+@router.get(
+    "/readyz", response_model=Readiness, responses={503: {"model": Readiness, "description": "database unreachable"}}
+)
 async def readyz(request: Request) -> JSONResponse:
     """Readiness: 200 while the database answers; Redis down only degrades (reads go to the DB)."""
     db_ok, redis_ok = await check_dependencies(request)
-    body: dict[str, Any] = {
-        "status": "ok" if db_ok and redis_ok else ("degraded" if db_ok else "unavailable"),
-        "checks": {
-            "database": "ok" if db_ok else "unavailable",
-            "redis": "ok" if redis_ok else "unavailable",
-        },
-    }
-    return JSONResponse(body, status_code=200 if db_ok else 503)
+    readiness = Readiness(
+        status="ok" if db_ok and redis_ok else ("degraded" if db_ok else "unavailable"),
+        checks=Checks(database="ok" if db_ok else "unavailable", redis="ok" if redis_ok else "unavailable"),
+    )
+    return JSONResponse(readiness.model_dump(), status_code=200 if db_ok else 503)
 
 
-@router.get("/metrics", response_class=Response)
+@router.get("/metrics", response_class=PlainTextResponse)
 async def prometheus_metrics(request: Request) -> Response:
     await check_dependencies(request)
     return Response(metrics.render(), media_type=metrics.CONTENT_TYPE)

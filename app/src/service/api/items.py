@@ -8,26 +8,33 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, st
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from service import metrics
-from service.cache import Cache
-from service.db import Item
+from service.api.routing import JsonBodyRoute
+from service.cache import CACHE_MISS, Cache, cached_item_response
 from service.deps import ApiKey, CacheDep, SessionDep
-from service.schemas import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ItemIn, ItemOut, ItemPage, ItemPatch, Problem
+from service.models import Item
+from service.schemas import (
+    DEFAULT_PAGE_SIZE,
+    MAX_ITEM_ID,
+    MAX_OFFSET,
+    MAX_PAGE_SIZE,
+    ItemIn,
+    ItemOut,
+    ItemPage,
+    ItemPatch,
+    Problem,
+)
 
 router = APIRouter(
     prefix="/api/v1/items",
     tags=["items"],
     dependencies=[ApiKey],
+    route_class=JsonBodyRoute,
     responses={401: {"model": Problem}, 503: {"model": Problem}},
 )
 
-ItemId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+ItemId = Annotated[int, Path(ge=1, le=MAX_ITEM_ID)]
 JSON = "application/json"
-_HIT_HEADERS = {"X-Cache": "hit"}
 _MISS_HEADERS = {"X-Cache": "miss"}
-# Labelled children resolved once, not per request.
-_CACHE_HIT = metrics.CACHE_REQUESTS.labels("hit")
-_CACHE_MISS = metrics.CACHE_REQUESTS.labels("miss")
 
 
 def _serialize(item: Item) -> bytes:
@@ -47,7 +54,7 @@ async def list_items(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"page size, at most {MAX_PAGE_SIZE}")] = (
         DEFAULT_PAGE_SIZE
     ),
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> ItemPage:
     total = await session.scalar(select(func.count()).select_from(Item)) or 0
     rows = await session.scalars(select(Item).order_by(Item.id).limit(limit).offset(offset))
@@ -65,22 +72,12 @@ async def create_item(body: ItemIn, session: SessionDep, cache: CacheDep) -> Res
     return Response(payload, status_code=status.HTTP_201_CREATED, media_type=JSON)
 
 
-async def serve_cached_item(cache: Cache, item_id: int) -> Response | None:
-    """The cache-hit answer of ``get_item``, or None on a miss (shared with CachedItemReadMiddleware)."""
-    cached = await cache.get(Cache.item_key(item_id))
-    if cached is None:
-        return None
-    # The cached value is already a serialized ItemOut: no session, no validation.
-    _CACHE_HIT.inc()
-    return Response(cached, media_type=JSON, headers=_HIT_HEADERS)
-
-
 @router.get("/{item_id}", response_model=ItemOut, responses={404: {"model": Problem}})
 async def get_item(item_id: ItemId, request: Request, cache: CacheDep) -> Response:
-    hit = await serve_cached_item(cache, item_id)
+    hit = await cached_item_response(cache, item_id)
     if hit is not None:
         return hit
-    _CACHE_MISS.inc()
+    CACHE_MISS.inc()
     # The session (and a pooled connection) is only opened on a miss.
     maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     async with maker() as session:
@@ -105,7 +102,7 @@ async def update_item(item_id: ItemId, body: ItemPatch, session: SessionDep, cac
     return await _save(item, session, cache)
 
 
-async def _save(item: Item, session: SessionDep, cache: Cache) -> Response:
+async def _save(item: Item, session: AsyncSession, cache: Cache) -> Response:
     await session.commit()
     # Invalidate after the commit: a read between commit and delete may see the
     # old value, never a value that was rolled back.

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from service.config import Settings, get_settings
-from service.db import Base
+from service.models import Base
 
 LOCK_NAME = "service_migrations"
 LOCK_TIMEOUT_SECONDS = 120

@@ -1,0 +1,1 @@
+"""The system under test and the bounded handling of its processes and requests."""

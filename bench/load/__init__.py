@@ -1,0 +1,1 @@
+"""Load generators: wrk for throughput and latency, client threads for the drills."""

@@ -1,0 +1,1 @@
+"""The run's outputs besides results.json: results.md and the PNG plots."""

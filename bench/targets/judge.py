@@ -1,0 +1,124 @@
+"""A run's results held against the targets: one row per target and connection count or variant.
+
+A target whose scenario did not run has no row, except the image's (it runs only in full mode or
+with --only image), which says so.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypedDict
+
+from bench.targets import (
+    CACHED_READ,
+    CACHED_READ_MIN_RATIO,
+    COLD_START,
+    COLD_START_MAX_S,
+    HEALTHZ,
+    HEALTHZ_MIN_RATIO,
+    IMAGE_REBUILD,
+    IMAGE_SIZE,
+    IMAGE_WARM_OVER_COLD_MAX,
+    MYSQL_LOST,
+    MYSQL_READY_MAX_S,
+    MYSQL_READYZ_BACK,
+    MYSQL_READYZ_DOWN,
+    REDIS_HITS,
+    REDIS_READS,
+    SHUTDOWN_EXIT,
+    SHUTDOWN_FAILED,
+    SHUTDOWN_GRACE_S,
+    SHUTDOWN_JUDGED_VARIANT,
+    SHUTDOWN_LOST,
+    Target,
+)
+
+Row = TypedDict("Row", {"target": str, "goal": str, "measured": Any, "pass": bool | None})
+
+
+def _row(target: Target, measured: Any, ok: bool | None, qualifier: str = "") -> Row:
+    return {"target": target.row_label(qualifier), "goal": target.goal, "measured": measured, "pass": ok}
+
+
+def judge(results: dict[str, Any]) -> list[Row]:
+    return [
+        *_throughput(results.get("throughput")),
+        *_cold_start(results.get("cold_start")),
+        *_shutdown(results.get("shutdown")),
+        *_redis(results.get("redis_outage")),
+        *_mysql(results.get("mysql_outage")),
+        *_image(results.get("image")),
+    ]
+
+
+def _throughput(tp: dict[str, Any] | None) -> list[Row]:
+    if not tp:
+        return []
+    rows: list[Row] = []
+    for conns in tp["connections"]:
+        h = tp["ratio_vs_baseline"]["healthz"][str(conns)]
+        c = tp["ratio_vs_baseline"]["cached_read"][str(conns)]
+        rows.append(_row(HEALTHZ, f"{h:.2f}x", h >= HEALTHZ_MIN_RATIO, f", c={conns}"))
+        rows.append(_row(CACHED_READ, f"{c:.2f}x", c >= CACHED_READ_MIN_RATIO, f", c={conns}"))
+    return rows
+
+
+def _cold_start(cs: dict[str, Any] | None) -> list[Row]:
+    if not cs:
+        return []
+    return [_row(COLD_START, f"{cs['median_s']:.2f} s", cs["median_s"] <= COLD_START_MAX_S)]
+
+
+def _shutdown(sd: dict[str, Any] | None) -> list[Row]:
+    if not sd:
+        return []
+    rows: list[Row] = []
+    for name, v in sd["variants"].items():
+        if name != SHUTDOWN_JUDGED_VARIANT:
+            continue  # a comparison, reported in results.json, not held to the targets
+        variant = f" ({name})"
+        rows.append(_row(SHUTDOWN_FAILED, f"{v['failed_accepted']} in {v['drills']} drills", v["failed_accepted"] == 0, variant))
+        in_grace = v["all_exited"] and v["max_exit_s"] <= SHUTDOWN_GRACE_S
+        rows.append(_row(SHUTDOWN_EXIT, f"{v['max_exit_s']:.2f} s (slowest)", in_grace, variant))
+        rows.append(_row(SHUTDOWN_LOST, v["lost_creates"], v["lost_creates"] == 0, variant))
+    return rows
+
+
+def _redis(rd: dict[str, Any] | None) -> list[Row]:
+    if not rd:
+        return []
+    resumed = rd["hits_resumed_after_s"]
+    return [
+        _row(REDIS_READS, rd["5xx"], rd["5xx"] == 0 and not rd["errors"]),
+        _row(REDIS_HITS, "no" if resumed is None else f"after {resumed:.2f} s", resumed is not None),
+    ]
+
+
+def _mysql(md: dict[str, Any] | None) -> list[Row]:
+    if not md:
+        return []
+    during = md["readyz_during_outage"]
+    back = md["readyz_200_after_s"]
+    return [
+        _row(MYSQL_READYZ_DOWN, json.dumps(during), bool(during) and set(during) == {"503"}),
+        _row(MYSQL_READYZ_BACK, "never" if back is None else f"{back:.2f} s", back is not None and back <= MYSQL_READY_MAX_S),
+        _row(MYSQL_LOST, f"{md['lost_creates']} of {md['acked_creates']}", md["lost_creates"] == 0),
+    ]
+
+
+def _image(im: dict[str, Any] | None) -> list[Row]:
+    if not im:
+        return [{"target": IMAGE_SIZE.name, "goal": "-", "measured": "not run (full mode or --only image; bench/image.sh)", "pass": None}]
+    real, naive, build = im["real"], im["naive"], im["build"]
+    return [
+        _row(
+            IMAGE_SIZE,
+            f"{real['added_mb']} MB vs {naive['added_mb']} MB ({im['added_ratio_real_vs_naive']:.2f}x)",
+            real["added_mb"] < naive["added_mb"],
+        ),
+        _row(
+            IMAGE_REBUILD,
+            f"{build['real_warm_s']} s / {build['real_cold_s']} s = {build['warm_over_cold']:.2f}",
+            build["warm_over_cold"] <= IMAGE_WARM_OVER_COLD_MAX,
+        ),
+    ]

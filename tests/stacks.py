@@ -1,0 +1,39 @@
+"""The committed stacks, run once each under the offline engine, and variants of them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+from components.config import PROJECT, StackConfig, parse_stack_config
+from offline.engine import PROJECT_ROOT, StackRun, run_stack
+from tests.stack_config import flat_config
+
+STACKS = ("dev", "prod")
+
+
+@cache
+def committed(stack: str) -> StackRun:
+    """The stack as committed (Pulumi.<stack>.yaml)."""
+    return run_stack(stack)
+
+
+@cache
+def committed_config(stack: str) -> StackConfig:
+    """The committed stack's parsed config: the source of truth tests compare objects with."""
+    return parse_stack_config(stack, flat_config(stack), set())
+
+
+def with_overrides(
+    stack: str, directory: Path, overrides: Mapping[str, object] | None = None, secrets: Mapping[str, str] | None = None
+) -> StackRun:
+    """The stack with whole top-level keys replaced (as `pulumi config set` would) and secrets set."""
+    document = yaml.safe_load((PROJECT_ROOT / f"Pulumi.{stack}.yaml").read_text())
+    for key, value in (overrides or {}).items():
+        document["config"][f"{PROJECT}:{key}"] = value
+    config_file = directory / f"Pulumi.{stack}.yaml"
+    config_file.write_text(yaml.safe_dump(document))
+    return run_stack(stack, config_file=config_file, secrets=secrets)
