@@ -48,8 +48,16 @@ lint: $(VENV)/.installed ## ruff and mypy over the Pulumi program, its tooling a
 	$(VENV)/bin/mypy
 	$(PY) -m bench.targets --check
 
+# restic at the backup pods' version and SeaweedFS (the tests' S3 server), from Go modules into a
+# cache outside the repository (scripts/s3/README.md; ~15 min cold, instant warm). Built here, with
+# their progress on the terminal, rather than silently inside a test fixture.
+.PHONY: backup-tools
+backup-tools: ## Build (or reuse) restic and the S3 server the backup tests and the drill run
+	scripts/backup/build-restic.sh >/dev/null
+	scripts/s3/build.sh >/dev/null
+
 .PHONY: test-infra
-test-infra: $(VENV)/.installed $(APP_STAMP) $(CHECKOV) ## The Pulumi program's tests (offline engine), deploy gates included
+test-infra: $(VENV)/.installed $(APP_STAMP) $(CHECKOV) backup-tools ## The Pulumi program's tests (offline engine), deploy gates and backup/restore against real servers included
 	$(PY) -m pytest tests --ignore=tests/engine --ignore=tests/cluster
 
 # The Pulumi CLI and plugins: the official CLI when on PATH, else built from Go modules into a
@@ -94,6 +102,14 @@ test-integration: ## Build app/Dockerfile for real (buildah, or docker with a da
 .PHONY: up
 up: $(VENV)/.installed ## Real deploy: `pulumi up` for STACK with the pinned toolchain (or the official CLI on PATH)
 	eval "$$($(PULUMI_TOOLCHAIN) --install-plugins --print-env)" && pulumi up --stack $(STACK)
+
+.PHONY: restore
+restore: $(VENV)/.installed ## Restore a backup snapshot into fresh servers: make restore ARGS='list' (scripts/backup/README.md)
+	$(PY) scripts/backup/restore.py $(ARGS)
+
+.PHONY: backup-drill
+backup-drill: $(VENV)/.installed backup-tools ## Back up 100k items and Redis to a real S3 server, restore into fresh servers -> build/backup-drill/
+	$(PY) scripts/backup/drill.py --out build/backup-drill $(ARGS)
 
 .PHONY: clean
 clean: ## Remove build outputs and caches (keeps the virtualenvs)

@@ -36,6 +36,23 @@ class NetworkPeer:
     port: int
 
 
+@dataclass(frozen=True)
+class S3Endpoint:
+    """An object store's address, as a NetworkPolicy must name it."""
+
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class BackupPods:
+    """A backup job's pods: the server they snapshot, and the off-site repository if there is one."""
+
+    pod_selector: PodSelector
+    server: NetworkPeer
+    s3: S3Endpoint | None
+
+
 def external_database(config: MySqlConfig, password: pulumi.Output[str] | None) -> DatabaseEndpoint:
     """A MySQL server outside the cluster: the stack only connects to it."""
     # The config rules require both in external mode.

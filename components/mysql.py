@@ -8,8 +8,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import kube
+from components.backup_repository import BackupRepository
 from components.config import MySqlConfig
-from components.endpoints import DatabaseEndpoint, NetworkPeer, PodSelector
+from components.endpoints import BackupPods, DatabaseEndpoint, NetworkPeer
 from components.mysql_backup import MySqlBackup, MySqlBackupArgs
 from components.mysql_client import CLIENT_CONFIG, CLIENT_CONFIG_DIR, CLIENT_CONFIG_KEY, client_option_file
 from components.passwords import given_or_generated
@@ -27,6 +28,7 @@ class MySqlArgs:
     root_password: pulumi.Output[str] | None = None  # from secret config; else generated
     app_password: pulumi.Output[str] | None = None
     protect: bool = False  # prod: a destroy or a replacing change stops at the data (see Storage.lock)
+    backup_repository: BackupRepository | None = None  # where backups go, when mysql.backup is enabled
 
 
 class MySql(pulumi.ComponentResource):
@@ -34,7 +36,7 @@ class MySql(pulumi.ComponentResource):
 
     endpoint: DatabaseEndpoint  # how the app connects
     network_peer: NetworkPeer  # the server's pods and port, for the network policies
-    backup_clients: list[PodSelector]  # the backup job's pods, which must reach the server
+    backup_pods: list[BackupPods]  # the backup job's pods, which must reach the server (and only it, and the repository)
 
     def __init__(self, name: str, args: MySqlArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("fastapi-service:data:MySql", name, None, opts)
@@ -85,23 +87,23 @@ class MySql(pulumi.ComponentResource):
         )
         self.endpoint = DatabaseEndpoint(host, config.port, config.database, config.user, app_password)
         self.network_peer = NetworkPeer(pod_selector=selector, port=MYSQL_PORT)
-        self.backup_clients = []
-        if config.backup.enabled:
+        self.backup_pods = []
+        if config.backup.enabled and args.backup_repository is not None:
             backup = MySqlBackup(
                 f"{name}-backup",
                 MySqlBackupArgs(
                     config=config.backup,
+                    repository=args.backup_repository,
                     image=config.image,
                     namespace=args.namespace,
                     host=host,
                     port=config.port,
                     database=config.database,
                     secret_name=secret.metadata.name,
-                    protect=args.protect,
                 ),
                 opts=child,
             )
-            self.backup_clients = [backup.pod_selector]
+            self.backup_pods = [BackupPods(backup.pod_selector, self.network_peer, args.backup_repository.s3_endpoint)]
         self.register_outputs({"host": host})
 
 

@@ -1,7 +1,9 @@
-"""NetworkPolicies for the namespace: deny all ingress, then allow exactly the paths the service uses."""
+"""NetworkPolicies for the namespace: deny all ingress, then allow exactly the paths the service
+uses; backup pods, which hold the repository's keys, may also only connect where they must."""
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 
 import pulumi
@@ -9,7 +11,7 @@ import pulumi_kubernetes as k8s
 
 from components import kube
 from components.config import Ingress
-from components.endpoints import NetworkPeer, PodSelector
+from components.endpoints import BackupPods, NetworkPeer, PodSelector
 
 
 @dataclass(frozen=True)
@@ -17,14 +19,18 @@ class NetworkPoliciesArgs:
     namespace: pulumi.Input[str]
     app: NetworkPeer  # the API pods and their port
     mysql: NetworkPeer | None  # None: MySQL is outside the cluster
-    mysql_clients: list[PodSelector]  # allowed to reach MySQL (api, migrations, backups)
-    redis: NetworkPeer | None  # the API pods are its only clients
+    mysql_clients: list[PodSelector]  # allowed to reach MySQL (api, migrations, worker, backups)
+    redis: NetworkPeer | None
+    redis_clients: list[PodSelector]  # allowed to reach Redis (api, worker, backups)
     ingress: Ingress  # when enabled, the controller's namespace may reach the app
+    backups: list[BackupPods]  # their egress: DNS, their server, the repository
 
 
 class NetworkPolicies(pulumi.ComponentResource):
-    """Ingress isolation. Egress stays open: pods need DNS and, in external mode, managed
-    servers whose addresses a NetworkPolicy (IP blocks only) can't name reliably.
+    """Ingress isolation for every pod (nothing reaches the worker at all). Egress stays open
+    for the service's pods: they need DNS and, in external mode, managed servers whose
+    addresses a NetworkPolicy (IP blocks only) can't name reliably. Backup pods are the
+    exception: DNS, their server, and the repository's port only.
 
     Kubelet probes come from the node and are not subject to these policies.
     """
@@ -39,7 +45,7 @@ class NetworkPolicies(pulumi.ComponentResource):
         if args.mysql is not None:
             self._policy("mysql", args.mysql.pod_selector, _from_pods(args.mysql_clients, args.mysql.port))
         if args.redis is not None:
-            self._policy("redis", args.redis.pod_selector, _from_pods([args.app.pod_selector], args.redis.port))
+            self._policy("redis", args.redis.pod_selector, _from_pods(args.redis_clients, args.redis.port))
         if args.ingress.enabled:
             controller = {"kubernetes.io/metadata.name": args.ingress.controller_namespace}
             self._policy(
@@ -47,7 +53,35 @@ class NetworkPolicies(pulumi.ComponentResource):
                 args.app.pod_selector,
                 [{"from": [{"namespaceSelector": {"matchLabels": controller}}], "ports": [_tcp(args.app.port)]}],
             )
+        for backup in args.backups:
+            self._egress_policy(backup)
         self.register_outputs({})
+
+    def _egress_policy(self, backup: BackupPods) -> None:
+        instance = backup.pod_selector.get("app.kubernetes.io/instance", "backup")
+        policy_name = f"{self._name}-{instance}-egress"
+        rules: list[k8s.networking.v1.NetworkPolicyEgressRuleArgsDict] = [
+            # Cluster DNS, wherever its pods run (kube-system's kube-dns, by the label every distribution keeps).
+            {
+                "to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+                "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+            },
+            {"to": [{"podSelector": {"matchLabels": backup.server.pod_selector}}], "ports": [_tcp(backup.server.port)]},
+        ]
+        if backup.s3 is not None:
+            # A NetworkPolicy names addresses, not hosts: an IP endpoint is pinned, a host name
+            # allows its port anywhere (an FQDN-aware CNI policy can narrow it further).
+            rules.append({"to": [{"ipBlock": {"cidr": _cidr(backup.s3.host)}}], "ports": [_tcp(backup.s3.port)]})
+        k8s.networking.v1.NetworkPolicy(
+            policy_name,
+            metadata={
+                "name": policy_name,
+                "namespace": self._args.namespace,
+                "labels": kube.labels(name="network-policy", instance=self._name, component="network"),
+            },
+            spec={"podSelector": {"matchLabels": backup.pod_selector}, "policyTypes": ["Egress"], "egress": rules},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
 
     def _policy(self, suffix: str, pod_selector: PodSelector, rules: list[k8s.networking.v1.NetworkPolicyIngressRuleArgsDict]) -> None:
         policy_name = f"{self._name}-{suffix}"
@@ -70,6 +104,14 @@ class NetworkPolicies(pulumi.ComponentResource):
             spec=spec,
             opts=pulumi.ResourceOptions(parent=self),
         )
+
+
+def _cidr(host: str) -> str:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return "0.0.0.0/0"
+    return f"{address}/{address.max_prefixlen}"
 
 
 def _tcp(port: int) -> k8s.networking.v1.NetworkPolicyPortArgsDict:

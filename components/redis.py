@@ -8,10 +8,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import kube
+from components.backup_repository import BackupRepository
 from components.config import RedisConfig
-from components.endpoints import CacheEndpoint, NetworkPeer
+from components.endpoints import BackupPods, CacheEndpoint, NetworkPeer
 from components.passwords import given_or_generated
 from components.quantity import parse_quantity
+from components.redis_backup import RedisBackup, RedisBackupArgs
 from components.stateful_server import StatefulServer, single_instance_statefulset
 
 REDIS_PORT = 6379
@@ -25,6 +27,7 @@ class RedisArgs:
     namespace: pulumi.Input[str]
     password: pulumi.Output[str] | None = None  # from secret config; else generated
     protect: bool = False  # prod: a destroy or a replacing change stops at the data (see Storage.lock)
+    backup_repository: BackupRepository | None = None  # where backups go, when redis.backup is enabled
 
 
 class Redis(pulumi.ComponentResource):
@@ -32,6 +35,7 @@ class Redis(pulumi.ComponentResource):
 
     endpoint: CacheEndpoint  # how the app connects
     network_peer: NetworkPeer  # the server's pods and port, for the network policies
+    backup_pods: list[BackupPods]  # the backup job's pods, which must reach the server (and only it, and the repository)
 
     def __init__(self, name: str, args: RedisArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("fastapi-service:data:Redis", name, None, opts)
@@ -77,6 +81,22 @@ class Redis(pulumi.ComponentResource):
         )
         self.endpoint = CacheEndpoint(host, config.port, password)
         self.network_peer = NetworkPeer(pod_selector=selector, port=REDIS_PORT)
+        self.backup_pods = []
+        if config.backup.enabled and args.backup_repository is not None:
+            backup = RedisBackup(
+                f"{name}-backup",
+                RedisBackupArgs(
+                    config=config.backup,
+                    repository=args.backup_repository,
+                    image=config.image,
+                    namespace=args.namespace,
+                    host=host,
+                    port=config.port,
+                    secret_name=secret.metadata.name,
+                ),
+                opts=child,
+            )
+            self.backup_pods = [BackupPods(backup.pod_selector, self.network_peer, args.backup_repository.s3_endpoint)]
         self.register_outputs({"host": host})
 
 

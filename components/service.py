@@ -49,6 +49,19 @@ class PodReferences:
     pull_secret: pulumi.Input[str] | None
 
 
+@dataclass(frozen=True)
+class AppRuntime:
+    """What other workloads on the service's image share with the API (the worker)."""
+
+    image: pulumi.Input[str]
+    settings: pulumi.Input[str]  # the settings ConfigMap
+    secrets: pulumi.Input[str]  # the secret files' Secret
+    pull_secret: pulumi.Input[str] | None
+    settings_checksum: pulumi.Output[str]
+    secrets_checksum: pulumi.Output[str]
+    migration: k8s.batch.v1.Job  # runs before any pod of a new image
+
+
 class AppService(pulumi.ComponentResource):
     """Migrate, then roll out the API with zero downtime; scale, protect and expose it."""
 
@@ -57,6 +70,7 @@ class AppService(pulumi.ComponentResource):
     api_key: pulumi.Output[str]  # the key(s) clients send, secret
     network_peer: NetworkPeer  # the API pods and port, for the network policies
     database_clients: list[PodSelector]  # the API and migration pods, which must reach MySQL
+    runtime: AppRuntime  # for the worker
 
     def __init__(self, name: str, args: AppServiceArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("fastapi-service:app:AppService", name, None, opts)
@@ -99,6 +113,7 @@ class AppService(pulumi.ComponentResource):
                 parent=self, delete_before_replace=False, custom_timeouts=pulumi.CustomTimeouts(create="10m", update="10m")
             ),
         )
+        settings_checksum, secrets_checksum = checksum(settings_env), checksum(files)
         deployment = k8s.apps.v1.Deployment(
             name,
             metadata=_metadata(args.namespace, name, "api", name),
@@ -108,8 +123,8 @@ class AppService(pulumi.ComponentResource):
                 selector=api_selector,
                 image=args.image_reference,
                 references=references,
-                settings_checksum=_checksum(settings_env),
-                secrets_checksum=_checksum(files),
+                settings_checksum=settings_checksum,
+                secrets_checksum=secrets_checksum,
             ),
             opts=pulumi.ResourceOptions(
                 parent=self,
@@ -157,6 +172,15 @@ class AppService(pulumi.ComponentResource):
         self.url = pulumi.Output.concat("http://", service.metadata.name, ".", args.namespace, ".svc.cluster.local")
         self.network_peer = NetworkPeer(pod_selector=api_selector, port=config.port)
         self.database_clients = [api_selector, migration_selector]
+        self.runtime = AppRuntime(
+            args.image_reference,
+            references.settings,
+            references.secrets,
+            references.pull_secret,
+            settings_checksum,
+            secrets_checksum,
+            migration,
+        )
         self.register_outputs({"url": self.url, "ingressUrl": self.ingress_url})
 
 
@@ -372,5 +396,6 @@ def _http_probe(path: str, *, period: int, failures: int) -> dict[str, object]:
     return {"httpGet": {"path": path, "port": "http"}, "periodSeconds": period, "timeoutSeconds": 2, "failureThreshold": failures}
 
 
-def _checksum(data: dict[str, pulumi.Input[str]]) -> pulumi.Output[str]:
+def checksum(data: dict[str, pulumi.Input[str]]) -> pulumi.Output[str]:
+    """A digest of settings or secret files: in a pod template's annotations, a change rolls the pods."""
     return pulumi.Output.all(**data).apply(lambda values: hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest())

@@ -37,9 +37,13 @@ def rows() -> list[tuple[str, str, str, str]]:
 
     walk(StackSettings, "", None)
     for key, description in SECRET_KEYS.items():
-        default = "-" if key == "registryPassword" else "generated"
+        default = "-" if key in NEVER_GENERATED else "generated"
         found.append((key, "secret string", default, f"{description} (`pulumi config set --secret {key}`)"))
     return found
+
+
+# Secrets the stack never makes up: a credential someone else issued.
+NEVER_GENERATED = ("registryPassword", "backupS3SecretKey")
 
 
 def section() -> str:

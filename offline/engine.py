@@ -101,6 +101,7 @@ class StackRun:
     resources: list[RecordedResource] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     secret_outputs: set[str] = field(default_factory=set)
+    assumed_secrets: list[str] = field(default_factory=list)  # required secret keys a placeholder stood in for
 
     def of_type(self, type_token: str) -> list[RecordedResource]:
         return [resource for resource in self.resources if resource.type == type_token]
@@ -203,7 +204,23 @@ def read_stack_config(
     for key, value in (secrets or {}).items():
         values[f"{name}:{key}"] = value
         secret_keys.append(f"{name}:{key}")
-    return {key: stack_file_module.config_text(value) for key, value in values.items()}, sorted(set(secret_keys)), parsed
+    flat = {key: stack_file_module.config_text(value) for key, value in values.items()}
+    return flat, sorted(set(secret_keys)), parsed
+
+
+def assume_required_secrets(flat: dict[str, str], secret_keys: list[str]) -> list[str]:
+    """Stand placeholders in for secret keys the settings require but the stack does not set.
+
+    A committed stack file holds no secrets: the user sets them before `pulumi up` (and the
+    real engine refuses the stack until they do). Returns the keys assumed.
+    """
+    from components.config import PROJECT, missing_required_secrets
+
+    assumed = missing_required_secrets(flat, set(secret_keys))
+    for key in assumed:
+        flat[f"{PROJECT}:{key}"] = secret_placeholder(key)
+        secret_keys.append(f"{PROJECT}:{key}")
+    return assumed
 
 
 # ---------------------------------------------------------------------------------------
@@ -322,6 +339,7 @@ def run_stack(
     from pulumi.runtime.sync_await import _sync_await
 
     config, secret_keys, _ = read_stack_config(stack, config_file, secrets, program_dir)
+    assumed = assume_required_secrets(config, secret_keys)
     project = yaml.safe_load((program_dir / "Pulumi.yaml").read_text())["name"]
 
     mocks_class, monitor_class = _mock_classes()
@@ -341,7 +359,7 @@ def run_stack(
     with _environment({"PULUMI_CONFIG": json.dumps(config), "PULUMI_CONFIG_SECRET_KEYS": json.dumps(secret_keys)}):
         _sync_await(run_pulumi_func(program))
 
-    run = StackRun(stack=stack, resources=list(monitor.recorded))
+    run = StackRun(stack=stack, resources=list(monitor.recorded), assumed_secrets=assumed)
     root = runtime_settings.get_root_resource()
     for name, value in (getattr(root, "outputs", None) or {}).items():
         output = pulumi.Output.from_input(value)

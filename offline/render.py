@@ -68,10 +68,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"render: stack {args.stack} -> {out_dir}", flush=True)
 
     began = phases.begin("config and program (offline engine)")
-    manifests = _run_program(args.stack, args.config)
-    if manifests is None:
+    program = _run_program(args.stack, args.config)
+    if program is None:
         return 2
+    manifests, assumed_secrets = program
     phases.end(began, f"{len(manifests)} objects")
+    for key in assumed_secrets:
+        print(f"  note: {key} is not set; a placeholder stands in (set it with 'pulumi config set --secret {key}' before pulumi up)")
 
     began = phases.begin("write")
     ordered = render_dir.ordered(manifests)
@@ -102,8 +105,9 @@ def _supported() -> tuple[str, ...]:
     return SUPPORTED_KUBERNETES_VERSIONS
 
 
-def _run_program(stack: str, config_file: Path | None) -> list[dict[str, object]] | None:
-    """The objects the program declares, or None after printing why the config is refused."""
+def _run_program(stack: str, config_file: Path | None) -> tuple[list[dict[str, object]], list[str]] | None:
+    """The objects the program declares and the secrets it assumed, or None after printing why
+    the config is refused."""
     from components.config import ConfigError
     from offline import stack_file
     from offline.engine import run_stack
@@ -117,7 +121,7 @@ def _run_program(stack: str, config_file: Path | None) -> list[dict[str, object]
     except ConfigError as error:
         print(f"\nerror: {_located(error, path)}", file=sys.stderr)
         return None
-    return run.manifests()
+    return run.manifests(), list(run.assumed_secrets)
 
 
 def _located(error: ConfigError, path: Path) -> str:

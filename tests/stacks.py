@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 from components.config import PROJECT, StackConfig, parse_stack_config
-from offline.engine import PROJECT_ROOT, StackRun, run_stack
+from offline.engine import PROJECT_ROOT, StackRun, assume_required_secrets, run_stack
 from tests.stack_config import flat_config
 
 STACKS = ("dev", "prod")
@@ -23,17 +23,24 @@ def committed(stack: str) -> StackRun:
 
 @cache
 def committed_config(stack: str) -> StackConfig:
-    """The committed stack's parsed config: the source of truth tests compare objects with."""
-    return parse_stack_config(stack, flat_config(stack), set())
+    """The committed stack's parsed config, the source of truth tests compare objects with, with
+    placeholders for the secrets a user sets before `pulumi up` (as the offline engine assumes them)."""
+    flat, secret_keys = flat_config(stack), list[str]()
+    assume_required_secrets(flat, secret_keys)
+    return parse_stack_config(stack, flat, set(secret_keys))
 
 
 def with_overrides(
     stack: str, directory: Path, overrides: Mapping[str, object] | None = None, secrets: Mapping[str, str] | None = None
 ) -> StackRun:
-    """The stack with whole top-level keys replaced (as `pulumi config set` would) and secrets set."""
+    """The stack with whole top-level keys replaced (as `pulumi config set` would; None removes
+    one, as `pulumi config rm`) and secrets set."""
     document = yaml.safe_load((PROJECT_ROOT / f"Pulumi.{stack}.yaml").read_text())
     for key, value in (overrides or {}).items():
-        document["config"][f"{PROJECT}:{key}"] = value
+        if value is None:
+            document["config"].pop(f"{PROJECT}:{key}", None)
+        else:
+            document["config"][f"{PROJECT}:{key}"] = value
     config_file = directory / f"Pulumi.{stack}.yaml"
     config_file.write_text(yaml.safe_dump(document))
     return run_stack(stack, config_file=config_file, secrets=secrets)

@@ -47,7 +47,7 @@ def test_every_object_is_schema_valid_in_strict_mode(stack_run: StackRun) -> Non
 
 
 def test_strict_validation_rejects_unknown_fields(dev_run: StackRun) -> None:
-    (deployment,) = [manifest for manifest in dev_run.manifests() if manifest["kind"] == "Deployment"]
+    deployment = next(manifest for manifest in dev_run.manifests() if manifest["kind"] == "Deployment")
     deployment["spec"]["template"]["spec"]["notAField"] = True
     assert schema_errors(deployment)
 
@@ -140,7 +140,7 @@ def test_checkov_passes_the_dockerfile() -> None:
 def test_checkov_reports_a_broken_manifest(tmp_path: Path) -> None:
     from offline import checkov
 
-    (deployment,) = [manifest for manifest in committed("dev").manifests() if manifest["kind"] == "Deployment"]
+    deployment = next(manifest for manifest in committed("dev").manifests() if manifest["kind"] == "Deployment")
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     container["securityContext"]["privileged"] = True
     container["image"] = "mysql:latest"

@@ -28,7 +28,7 @@ def test_canary_secrets_never_leak(
     stack: str, run_with: RunWith, tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    canaries = leaks.canaries()
+    canaries = leaks.canaries(stack)
     image = yaml.safe_load((PROJECT_ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]["fastapi-service:image"]
     run = run_with(stack, {"image": {**image, "registryUsername": leaks.REGISTRY_USERNAME}}, secrets=canaries)
     needles = leaks.needles(canaries)

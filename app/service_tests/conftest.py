@@ -72,8 +72,11 @@ def _servers_back_up(request: pytest.FixtureRequest) -> Iterator[None]:
 def clean_state(mariadb: MariaDB, redis_server: RedisServer, migrated: None) -> None:
     with database(mariadb) as conn, conn.cursor() as cur:
         cur.execute("DELETE FROM items")
+        cur.execute("DELETE FROM imports")
+    # Every database: the cache's and the task queue's (tasks an earlier test left unconsumed).
+    # Before any process of the test connects: kombu keeps its queue bindings there.
     with redis_client(redis_server) as r:
-        r.flushdb()
+        r.flushall()
 
 
 @pytest.fixture

@@ -39,6 +39,29 @@ class ServiceProcess:
         return self.process.wait(timeout=timeout), self.output()
 
 
+def write_secrets(mariadb: MariaDB, redis_server: RedisServer, directory: Path) -> Path:
+    """`directory`/secrets with exactly the files the Kubernetes Secret carries."""
+    secrets_dir = directory / "secrets"
+    secrets_dir.mkdir(exist_ok=True)
+    (secrets_dir / "db_password").write_text(mariadb.password + "\n")
+    (secrets_dir / "redis_password").write_text(redis_server.password + "\n")
+    (secrets_dir / "api_keys").write_text(API_KEY + "\n")
+    return secrets_dir
+
+
+def server_settings(mariadb: MariaDB, redis_server: RedisServer) -> dict[str, str]:
+    """The settings that point a process of the service at the private servers, in dev mode."""
+    return {
+        "app_env": "dev",
+        "db_host": "127.0.0.1",
+        "db_port": str(mariadb.port),
+        "db_name": TEST_DB,
+        "db_user": mariadb.user,
+        "redis_host": "127.0.0.1",
+        "redis_port": str(redis_server.port),
+    }
+
+
 @contextmanager
 def running_service(
     mariadb: MariaDB, redis_server: RedisServer, directory: Path, **settings: str
@@ -47,25 +70,14 @@ def running_service(
 
     Its secrets go to `directory`/secrets, its output to `directory`/service.log.
     """
-    secrets_dir = directory / "secrets"
-    secrets_dir.mkdir(exist_ok=True)
-    # Exactly the files the Kubernetes Secret carries.
-    (secrets_dir / "db_password").write_text(mariadb.password + "\n")
-    (secrets_dir / "redis_password").write_text(redis_server.password + "\n")
-    (secrets_dir / "api_keys").write_text(API_KEY + "\n")
+    secrets_dir = write_secrets(mariadb, redis_server, directory)
     port = free_port()
     values = {
-        "app_env": "dev",
+        **server_settings(mariadb, redis_server),
         "service_host": "127.0.0.1",
         "service_port": str(port),
         "workers": "1",
         "graceful_shutdown_timeout": "5",
-        "db_host": "127.0.0.1",
-        "db_port": str(mariadb.port),
-        "db_name": TEST_DB,
-        "db_user": mariadb.user,
-        "redis_host": "127.0.0.1",
-        "redis_port": str(redis_server.port),
     }
     env = service_env(secrets_dir, **{**values, **settings})
     log = directory / "service.log"

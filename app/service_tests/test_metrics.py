@@ -7,20 +7,12 @@ from fastapi import FastAPI
 
 from service.api import health, items
 from service_tests.api import route_of
+from service_tests.prometheus import sample
 from service_tests.testbed import redis_client
 from testservers import RedisServer
 
 # What README promises of X-Request-ID: a caller's id is kept only if it is this harmless in a log line.
 SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-
-
-def sample(text: str, name: str, **labels: str) -> float:
-    for line in text.splitlines():
-        if not line.startswith(name + "{") and not line.startswith(name + " "):
-            continue
-        if all(f'{k}="{v}"' in line for k, v in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
 
 
 def route_labels(text: str) -> set[str]:

@@ -7,7 +7,14 @@ from pathlib import Path
 import pytest
 
 from service.__main__ import USAGE
-from service.config import KNOWN_WEAK_SECRETS, MIN_PROD_SECRET_LENGTH, ConfigError, available_cpus, load_settings
+from service.config import (
+    KNOWN_WEAK_SECRETS,
+    MIN_PROD_SECRET_LENGTH,
+    ConfigError,
+    Settings,
+    available_cpus,
+    load_settings,
+)
 from service_tests.cli import run_service, service_env
 
 STRONG = "x" * MIN_PROD_SECRET_LENGTH
@@ -118,4 +125,68 @@ def test_cli_prod_refusal_does_not_echo_the_secret(tmp_path: Path) -> None:
 
 def test_cli_rejects_unknown_command(tmp_path: Path) -> None:
     result = run_service(["frobnicate"], service_env(tmp_path, api_keys="k"))
+    assert (result.returncode, result.stderr.strip()) == (2, USAGE)
+
+
+@pytest.mark.parametrize(
+    ("settings", "field"),
+    [
+        ({"worker_pool": "gevent"}, "WORKER_POOL"),
+        ({"worker_queues": " , "}, "WORKER_QUEUES"),
+        ({"worker_queues": "default,with space"}, "WORKER_QUEUES"),
+        ({"task_soft_time_limit_seconds": "360", "task_time_limit_seconds": "360"}, "TASK_SOFT_TIME_LIMIT_SECONDS"),
+        (
+            {"task_time_limit_seconds": "600", "broker_visibility_timeout_seconds": "600"},
+            "BROKER_VISIBILITY_TIMEOUT_SECONDS",
+        ),
+        ({"celery_broker_db": "0"}, "CELERY_BROKER_DB"),
+        ({"worker_metrics_port": "70000"}, "WORKER_METRICS_PORT"),
+        ({"import_batch_size": "0"}, "IMPORT_BATCH_SIZE"),
+    ],
+    ids=[
+        "unknown-pool",
+        "no-queue",
+        "queue-name-with-space",
+        "soft-limit-not-below-hard",
+        "visibility-not-above-time-limit",
+        "broker-db-is-the-cache-db",
+        "metrics-port-out-of-range",
+        "empty-batches",
+    ],
+)
+def test_a_bad_worker_setting_is_refused_naming_it(tmp_path: Path, settings: dict[str, str], field: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^{field}:"):
+        load_settings(secrets_dir=str(tmp_path), api_keys="k", **settings)
+
+
+def test_worker_queues_are_comma_separated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("WORKER_QUEUES", "imports, default")
+    settings = load_settings(secrets_dir=str(tmp_path), api_keys="k")
+    assert settings.worker_queues == ["imports", "default"]
+
+
+def test_the_visibility_timeout_default_exceeds_the_task_time_limit_default() -> None:
+    fields = Settings.model_fields
+    assert fields["broker_visibility_timeout_seconds"].default > fields["task_time_limit_seconds"].default
+
+
+@pytest.mark.parametrize("command", ["worker", "worker-alive", "worker-ready"])
+def test_every_worker_command_exits_2_on_a_bad_setting_in_one_line(tmp_path: Path, command: str) -> None:
+    env = service_env(tmp_path, api_keys="k", task_time_limit_seconds="600", broker_visibility_timeout_seconds="60")
+    result = run_service([command], env)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("configuration error: BROKER_VISIBILITY_TIMEOUT_SECONDS:")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_worker_exits_2_on_an_option_celery_worker_does_not_take(tmp_path: Path) -> None:
+    result = run_service(["worker", "--no-such-option"], service_env(tmp_path, api_keys="k"))
+    assert result.returncode == 2
+    assert "--no-such-option" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("args", [["worker-alive", "extra"], ["worker-ready", "extra"]])
+def test_probes_take_no_arguments(tmp_path: Path, args: list[str]) -> None:
+    result = run_service(args, service_env(tmp_path, api_keys="k"))
     assert (result.returncode, result.stderr.strip()) == (2, USAGE)

@@ -62,3 +62,11 @@ def create_item(port: int, name: str, quantity: int) -> int:
     if status != 201:
         raise RuntimeError(f"create answered {status}: {body[:200]!r}")
     return int(json.loads(body)["id"])
+
+
+def start_import(port: int, items: list[dict[str, Any]]) -> int:
+    """POST one bulk import through the API; its job id (RuntimeError unless 202)."""
+    status, _, body = request(port, "POST", "/api/v1/imports", {"items": items})
+    if status != 202:
+        raise RuntimeError(f"import answered {status}: {body[:200]!r}")
+    return int(json.loads(body)["id"])

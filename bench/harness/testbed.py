@@ -19,6 +19,9 @@ from bench.paths import APP, APP_PYTHON, BENCH
 DATABASE = "bench"
 READY_TIMEOUT_S = 30.0
 MIGRATE_TIMEOUT_S = 120
+# The worker's log line once it consumes (READY_MESSAGE in app/src/service/jobs/worker.py, as JSON).
+WORKER_READY_LINE = '"msg": "worker ready"'
+WORKER_POLL_S = 0.05
 
 # The service's uvicorn settings (app/src/service/__main__.py), so the baseline differs only in the app.
 BASELINE_UVICORN_FLAGS = (
@@ -39,6 +42,12 @@ class Started(NamedTuple):
     proc: subprocess.Popen[bytes]
     port: int
     ready_s: float  # exec to the first 200 on the readiness path
+    log: Path
+
+
+class StartedWorker(NamedTuple):
+    proc: subprocess.Popen[bytes]
+    ready_s: float  # exec to its "worker ready" log line
     log: Path
 
 
@@ -118,6 +127,26 @@ class Testbed:
         if wait_status(port, "/readyz", 200, READY_TIMEOUT_S, proc) is None:
             self._not_ready("service", proc, name)
         return Started(proc, port, time.monotonic() - start, self.log_path(name))
+
+    def worker(self, **extra: str) -> StartedWorker:
+        """Start `python -m service worker` (LOG_LEVEL=INFO, no metrics server) and wait until it consumes."""
+        name = f"worker-{len(self.procs)}"
+        env = self.service_env(
+            free_port(),  # unused: a worker serves no HTTP but its metrics, off here
+            LOG_LEVEL="INFO",
+            WORKER_METRICS_PORT="0",
+            WORKER_HEARTBEAT_FILE=str(self.base / f"{name}.heartbeat"),
+            **extra,
+        )
+        start = time.monotonic()
+        proc = self.spawn([str(APP_PYTHON), "-m", "service", "worker"], env, name)
+        log = self.log_path(name)
+        deadline = start + READY_TIMEOUT_S
+        while WORKER_READY_LINE not in log.read_text(errors="replace"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                self._not_ready("worker", proc, name)
+            time.sleep(WORKER_POLL_S)
+        return StartedWorker(proc, time.monotonic() - start, log)
 
     def baseline(self) -> Started:
         """Start the bare FastAPI baseline (bench/baseline.py) and wait for its /healthz."""

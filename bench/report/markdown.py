@@ -6,7 +6,16 @@ import json
 from typing import Any
 
 PASS_MARK = {True: "yes", False: "**NO**", None: "-"}
-DETAILED = ("shutdown", "redis_outage", "mysql_outage", "cold_start", "image")
+DETAILED = (
+    "shutdown",
+    "redis_outage",
+    "mysql_outage",
+    "import_throughput",
+    "queue_latency",
+    "worker_drills",
+    "cold_start",
+    "image",
+)
 
 
 def markdown(r: dict[str, Any]) -> str:

@@ -7,7 +7,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.harness.testbed import Testbed
-from bench.scenarios import cold_start, image, mysql_outage, offline, redis_outage, shutdown, throughput
+from bench.scenarios import (
+    cold_start,
+    image,
+    import_throughput,
+    mysql_outage,
+    offline,
+    queue_latency,
+    redis_outage,
+    shutdown,
+    throughput,
+    worker_drills,
+)
 
 
 @dataclass(frozen=True)
@@ -24,6 +35,9 @@ SCENARIOS = (
     Scenario("shutdown", "shutdown", shutdown.run),
     Scenario("redis_outage", "redis_outage", redis_outage.run),
     Scenario("mysql_outage", "mysql_outage", mysql_outage.run),
+    Scenario("import_throughput", "import throughput: the queue vs POST /api/v1/items", import_throughput.run),
+    Scenario("queue_latency", "queue latency: job created to task started", queue_latency.run),
+    Scenario("worker_drills", "worker SIGTERM and SIGKILL under load", worker_drills.run),
     Scenario("offline", "offline render / unit tests", offline.run),
     # Builds take minutes and need buildah.
     Scenario("image", "image (bench/image.sh: real vs naive single-stage, cold/warm builds)", image.run, in_smoke=False),

@@ -19,10 +19,14 @@ from bench.targets import (
     IMAGE_REBUILD,
     IMAGE_SIZE,
     IMAGE_WARM_OVER_COLD_MAX,
+    IMPORT_QUEUE_MIN_RATIO,
+    IMPORT_THROUGHPUT,
     MYSQL_LOST,
     MYSQL_READY_MAX_S,
     MYSQL_READYZ_BACK,
     MYSQL_READYZ_DOWN,
+    QUEUE_LATENCY,
+    QUEUE_LATENCY_P99_MAX_MS,
     REDIS_HITS,
     REDIS_READS,
     SHUTDOWN_EXIT,
@@ -30,6 +34,10 @@ from bench.targets import (
     SHUTDOWN_GRACE_S,
     SHUTDOWN_JUDGED_VARIANT,
     SHUTDOWN_LOST,
+    WORKER_DUPLICATES,
+    WORKER_SIGKILL_LOST,
+    WORKER_SIGTERM_FINISHED,
+    WORKER_SIGTERM_LOST,
     Target,
 )
 
@@ -47,6 +55,9 @@ def judge(results: dict[str, Any]) -> list[Row]:
         *_shutdown(results.get("shutdown")),
         *_redis(results.get("redis_outage")),
         *_mysql(results.get("mysql_outage")),
+        *_import_throughput(results.get("import_throughput")),
+        *_queue_latency(results.get("queue_latency")),
+        *_worker_drills(results.get("worker_drills")),
         *_image(results.get("image")),
     ]
 
@@ -103,6 +114,39 @@ def _mysql(md: dict[str, Any] | None) -> list[Row]:
         _row(MYSQL_READYZ_DOWN, json.dumps(during), bool(during) and set(during) == {"503"}),
         _row(MYSQL_READYZ_BACK, "never" if back is None else f"{back:.2f} s", back is not None and back <= MYSQL_READY_MAX_S),
         _row(MYSQL_LOST, f"{md['lost_creates']} of {md['acked_creates']}", md["lost_creates"] == 0),
+    ]
+
+
+def _import_throughput(it: dict[str, Any] | None) -> list[Row]:
+    if not it:
+        return []
+    measured = f"{it['queue_items_per_s']:.0f} vs {it['direct_items_per_s']:.0f} items/s ({it['ratio']:.2f}x)"
+    return [_row(IMPORT_THROUGHPUT, measured, it["ratio"] >= IMPORT_QUEUE_MIN_RATIO)]
+
+
+def _queue_latency(ql: dict[str, Any] | None) -> list[Row]:
+    if not ql:
+        return []
+    measured = f"{ql['p99_ms']:.0f} ms (p50 {ql['p50_ms']:.0f} ms, {ql['samples']} imports)"
+    return [_row(QUEUE_LATENCY, measured, ql["p99_ms"] <= QUEUE_LATENCY_P99_MAX_MS)]
+
+
+def _worker_drills(wd: dict[str, Any] | None) -> list[Row]:
+    if not wd:
+        return []
+    term, kill = wd["signals"]["sigterm"], wd["signals"]["sigkill"]
+    running = sum(r["running_at_signal"] for r in term["runs"])
+    finished = sum(r["running_at_signal_finished_at_exit"] for r in term["runs"])
+    duplicated = term["duplicated_items"] + kill["duplicated_items"]
+    return [
+        _row(WORKER_SIGTERM_LOST, f"{term['lost']} of {term['accepted']} in {term['drills']} drills", term["lost"] == 0),
+        _row(WORKER_SIGTERM_FINISHED, f"{finished} of {running}", running > 0 and finished == running),
+        _row(
+            WORKER_SIGKILL_LOST,
+            f"{kill['lost']} of {kill['accepted']} in {kill['drills']} drills ({kill['redelivered']} redelivered)",
+            kill["lost"] == 0,
+        ),
+        _row(WORKER_DUPLICATES, duplicated, duplicated == 0 and term["missing_items"] + kill["missing_items"] == 0),
     ]
 
 

@@ -6,25 +6,28 @@
 - `loading`: reading Pulumi's config and reporting every problem at once
 """
 
-from components.config.loading import ConfigError, load_stack_config, parse_stack_config
+from components.config.loading import ConfigError, load_stack_config, missing_required_secrets, parse_stack_config
 from components.config.model import (
     MYSQL_IMAGE,
     PROJECT,
     REDIS_IMAGE,
     SECRET_KEYS,
     AppConfig,
+    BackupConfig,
     ImageConfig,
     Ingress,
     KubernetesTarget,
-    MySqlBackup,
     MySqlConfig,
     RedisConfig,
+    Retention,
     Secrets,
+    ServerBackup,
     StackConfig,
     StackSettings,
     Storage,
+    WorkerConfig,
 )
-from components.config.rules import Problem
+from components.config.rules import Problem, backed_up
 
 __all__ = [
     "MYSQL_IMAGE",
@@ -32,18 +35,23 @@ __all__ = [
     "REDIS_IMAGE",
     "SECRET_KEYS",
     "AppConfig",
+    "BackupConfig",
     "ConfigError",
     "ImageConfig",
     "Ingress",
     "KubernetesTarget",
-    "MySqlBackup",
     "MySqlConfig",
     "Problem",
     "RedisConfig",
+    "Retention",
     "Secrets",
+    "ServerBackup",
     "StackConfig",
     "StackSettings",
     "Storage",
+    "WorkerConfig",
+    "backed_up",
     "load_stack_config",
+    "missing_required_secrets",
     "parse_stack_config",
 ]

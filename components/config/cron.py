@@ -10,8 +10,10 @@ It accepts a schedule that never fires (`0 0 30 2 *`): this module refuses that 
 from __future__ import annotations
 
 import calendar
+import itertools
 import re
 from dataclasses import dataclass
+from datetime import date, timedelta
 
 MACROS = frozenset({"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"})
 _GO_DURATION = re.compile(r"^(?:\d+(?:\.\d+)?(?:ns|us|µs|ms|s|m|h))+$")
@@ -100,3 +102,43 @@ def check(schedule: str) -> str:
     if not days_wildcard and weekdays_wildcard and not any(day <= calendar.monthrange(2024, month)[1] for month in months for day in days):
         raise ValueError("never fires: no chosen month has the chosen day of the month")
     return schedule
+
+
+# Fire times are enumerated over this many days from a Monday, 1 January of a leap year.
+_SCHEDULE_WINDOW_DAYS = 4 * 365 + 1
+_MACRO_SCHEDULES = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+_GO_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_GO_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def longest_interval_seconds(schedule: str) -> int:
+    """The longest time between two runs of a CronJob on `schedule` (UTC, as the CronJobs run)."""
+    text = schedule.strip()
+    if text.startswith("@every"):
+        duration = text.removeprefix("@every").strip()
+        return round(sum(float(number) * _GO_UNIT_SECONDS[unit] for number, unit in _GO_DURATION_PART.findall(duration)))
+    text = _MACRO_SCHEDULES.get(text, text)
+    fields = [_values(field, part) for field, part in zip(FIELDS, text.split(), strict=True)]
+    (minutes, _), (hours, _), (days, days_any), (months, _), (weekdays, weekdays_any) = fields
+    in_a_day = sorted(hour * 60 + minute for hour in hours for minute in minutes)
+    longest = max((later - earlier for earlier, later in itertools.pairwise(in_a_day)), default=0)
+    first = date(2024, 1, 1)
+    previous: int | None = None  # the minute of the last run seen, from `first`
+    for offset in range(_SCHEDULE_WINDOW_DAYS):
+        day = first + timedelta(days=offset)
+        day_of_month, weekday = day.day in days, (day.weekday() + 1) % 7 in weekdays
+        # robfig/cron: with either day field a wildcard both must match, else either may.
+        runs = (day_of_month and weekday) if days_any or weekdays_any else (day_of_month or weekday)
+        if day.month in months and runs:
+            if previous is not None:
+                longest = max(longest, offset * 1440 + in_a_day[0] - previous)
+            previous = offset * 1440 + in_a_day[-1]
+    return longest * 60

@@ -14,7 +14,7 @@ from pydantic.alias_generators import to_camel, to_snake
 from pydantic_core import ErrorDetails
 
 from components.config.model import PROJECT, SECRET_KEYS, Secrets, StackConfig, StackSettings
-from components.config.rules import Facts, Problem, check_rules
+from components.config.rules import Facts, Problem, check_rules, required_secrets
 
 # Namespaces a stack file may use besides this project's: Pulumi's own and the providers'.
 KNOWN_NAMESPACES = frozenset({PROJECT, "pulumi", "kubernetes", "random", "docker"})
@@ -66,6 +66,21 @@ def parse_stack_config(
         raise ConfigError(stack, problems)
     given = {to_snake(key): value for key, value in (secrets or {}).items() if key in secrets_set}
     return StackConfig(stack=stack, secrets=Secrets(**given), **sections)
+
+
+def missing_required_secrets(flat: Mapping[str, str], secret_keys: set[str]) -> list[str]:
+    """Secret keys the (otherwise parseable) settings require but `flat` does not set.
+
+    For a preview without the user's secrets (`make render` of a committed stack): the caller
+    can stand placeholders in for these and say so.
+    """
+    project = {full_key.partition(":")[2]: text for full_key, text in flat.items() if full_key.startswith(f"{PROJECT}:")}
+    sections, broken = _sections(project, [])
+    if broken:
+        return []
+    settings = StackSettings.model_construct(**{**_defaults(), **sections})
+    given = _secrets_set(project, secret_keys, [])
+    return sorted(set(required_secrets(settings)) - given)
 
 
 def _secrets_set(project: Mapping[str, str], secret_keys: set[str], problems: list[Problem]) -> set[str]:

@@ -37,6 +37,8 @@ PROJECT = "fastapi-service"
 # is for humans). Overridable per stack; validation insists on a pinned reference.
 MYSQL_IMAGE = "mysql:8.4.7@sha256:0426ec38c7a10aa45ba383887df7878f74ee70e2fd589c7b69207f3577901903"
 REDIS_IMAGE = "redis:7.4.7@sha256:c6e4a82ce60b829a72a21cc4ad4c1c274fa6962eb0d6ac698e8157cbc3fe16a4"
+# The multi-arch index digest of the official restic image.
+RESTIC_IMAGE = "restic/restic:0.17.3@sha256:8f5a62b422a2cb1277ea0dd6e826fe1acf649e5b9f02d60e5268d5fd1976255a"
 
 Environment = Literal["dev", "prod"]
 Mode = Literal["in-cluster", "external"]
@@ -94,7 +96,7 @@ class ImageConfig(Section):
 
 
 class Autoscaling(Section):
-    enabled: bool = Field(default=False, description="Scale the API on CPU with a HorizontalPodAutoscaler")
+    enabled: bool = Field(default=False, description="Scale the pods on CPU with a HorizontalPodAutoscaler")
     min_replicas: int = Field(default=2, ge=1, le=100, description="Fewest pods the autoscaler keeps")
     max_replicas: int = Field(default=5, ge=1, le=100, description="Most pods the autoscaler starts")
     target_cpu_utilization: int = Field(default=70, ge=10, le=100, description="Average CPU, in % of requests, the autoscaler aims at")
@@ -142,11 +144,39 @@ class Storage(Section):
         return f"{self.class_name or 'default'}:{self.size}"
 
 
-class MySqlBackup(Section):
-    enabled: bool = Field(default=False, description="Nightly mysqldump to a volume of its own")
-    schedule: CronSchedule = Field(default="0 3 * * *", description="When, as a CronJob schedule (UTC; '@daily' allowed)")
-    retention_days: int = Field(default=7, ge=1, le=365, description="Dumps older than this are deleted")
-    storage: Storage = Field(default=Storage(size="10Gi"), description="The backup volume")
+class ServerBackup(Section):
+    enabled: bool = Field(default=False, description="Scheduled backups of this server to the stack's backup repository")
+    schedule: CronSchedule = Field(default="0 3 * * *", description="When, as a CronJob schedule (UTC; '@daily' allowed): the RPO")
+
+
+class RedisBackup(ServerBackup):
+    # After MySQL's: the two jobs don't compete for the repository's lock.
+    schedule: CronSchedule = Field(default="30 3 * * *", description="When, as a CronJob schedule (UTC; '@daily' allowed): the RPO")
+
+
+class Retention(Section):
+    daily: int = Field(default=7, ge=0, le=366, description="Keep the last snapshot of this many days")
+    weekly: int = Field(default=4, ge=0, le=520, description="...of this many weeks")
+    monthly: int = Field(default=6, ge=0, le=240, description="...of this many months")
+
+
+class S3Target(Section):
+    endpoint: str = Field(description="The S3 endpoint URL (https://s3.eu-central-1.amazonaws.com, or another S3-compatible store)")
+    bucket: DnsSubdomain = Field(description="The bucket")
+    path: str = Field(default="", description="A prefix inside the bucket (one repository per stack)")
+    region: str = Field(default="us-east-1", description="The bucket's region")
+    access_key_id: str = Field(description="The S3 access key id (its secret: `pulumi config set --secret backupS3SecretKey`)")
+
+
+class BackupConfig(Section):
+    """Where scheduled backups go: an encrypted restic repository, off-site on S3 or on a volume in the cluster."""
+
+    target: Literal["s3", "volume"] = Field(default="volume", description="s3: off-site object storage; volume: a PVC in the cluster (dev)")
+    s3: S3Target | None = Field(default=None, description="s3 target: the bucket")
+    volume: Storage = Field(default=Storage(size="10Gi"), description="volume target: the repository's volume")
+    retention: Retention = Field(default=Retention(), description="Snapshots `restic forget --prune` keeps after each backup")
+    image: ImageReference = Field(default=RESTIC_IMAGE, description="The restic image, pinned by digest")
+    timeout_minutes: int = Field(default=60, ge=5, le=1440, description="A backup run that takes longer fails (Job deadline)")
 
 
 class MySqlConfig(Section):
@@ -158,7 +188,7 @@ class MySqlConfig(Section):
     user: MySqlUser = Field(default="app", description="The app's MySQL user (never root)")
     storage: Storage = Field(default=Storage(), description="in-cluster: the data volume")
     resources: Resources = Field(default=resources("250m", "512Mi", "1", "1Gi"), description="in-cluster: per MySQL pod")
-    backup: MySqlBackup = Field(default=MySqlBackup(), description="in-cluster: scheduled dumps")
+    backup: ServerBackup = Field(default=ServerBackup(), description="in-cluster: scheduled consistent dumps")
 
 
 class RedisConfig(Section):
@@ -173,6 +203,27 @@ class RedisConfig(Section):
     maxmemory_percent: int = Field(default=75, ge=10, le=90, description="in-cluster: maxmemory as a share of the memory limit")
     storage: Storage = Field(default=Storage(size="1Gi"), description="in-cluster: the data volume")
     resources: Resources = Field(default=resources("50m", "64Mi", "250m", "128Mi"), description="in-cluster: per Redis pod")
+    backup: RedisBackup = Field(default=RedisBackup(), description="in-cluster: scheduled RDB snapshots")
+
+
+class WorkerConfig(Section):
+    """The Celery worker that runs background jobs (bulk imports) from the Redis broker."""
+
+    enabled: bool = Field(default=True, description="Run the worker (the import API needs it)")
+    replicas: int = Field(default=1, ge=1, le=50, description="Worker pods (the starting count when autoscaling)")
+    concurrency: int = Field(default=2, ge=1, le=64, description="Tasks one pod runs at once")
+    pool: Literal["prefork", "threads", "solo"] = Field(default="prefork", description="Celery's execution pool")
+    queues: list[DnsLabel] = Field(default=["default"], description="The queues it consumes")
+    prefetch_multiplier: int = Field(default=1, ge=1, le=64, description="Messages reserved per process (1: fair with long tasks)")
+    max_tasks_per_child: int = Field(default=100, ge=1, le=100000, description="A prefork child is replaced after this many tasks")
+    soft_time_limit_seconds: int = Field(default=300, ge=1, le=86400, description="A task is asked to stop after this long")
+    time_limit_seconds: int = Field(default=360, ge=1, le=86400, description="A task is killed after this long")
+    visibility_timeout_seconds: int = Field(
+        default=3600, ge=60, le=604800, description="An unacknowledged task is redelivered after this long (above the time limit)"
+    )
+    extra_args: list[str] = Field(default=[], description="Extra `celery worker` command-line arguments")
+    resources: Resources = Field(default=resources("100m", "128Mi", "500m", "256Mi"), description="Per worker pod")
+    autoscaling: Autoscaling = Field(default=Autoscaling(), description="CPU-based scaling")
 
 
 class StackSettings(Section):
@@ -186,7 +237,9 @@ class StackSettings(Section):
     image: ImageConfig = Field(default=ImageConfig(), description="The service image")
     app: AppConfig = Field(default=AppConfig(), description="The service")
     mysql: MySqlConfig = Field(default=MySqlConfig(), description="The database")
-    redis: RedisConfig = Field(default=RedisConfig(), description="The cache")
+    redis: RedisConfig = Field(default=RedisConfig(), description="The cache and the task broker")
+    worker: WorkerConfig = Field(default=WorkerConfig(), description="Background jobs")
+    backup: BackupConfig = Field(default=BackupConfig(), description="Where the servers' scheduled backups go")
 
 
 # Secret keys: set with `pulumi config set --secret`, never part of the validated data.
@@ -196,6 +249,8 @@ SECRET_KEYS: dict[str, str] = {
     "redisPassword": "Redis password; generated when unset (in-cluster), required for external Redis",
     "apiKeys": "Comma-separated API keys accepted by /api/v1 (several while rotating); one is generated when unset",
     "registryPassword": "Password or token for image.registryUsername (push and pulls)",
+    "backupRepositoryPassword": "The backup repository's encryption password; generated when unset in dev, required in prod",
+    "backupS3SecretKey": "The S3 secret access key of backup.s3.accessKeyId; required with backup.target s3",
 }
 
 
@@ -209,6 +264,8 @@ class Secrets(BaseModel):
     redis_password: pulumi.Output[str] | None = None
     api_keys: pulumi.Output[str] | None = None
     registry_password: pulumi.Output[str] | None = None
+    backup_repository_password: pulumi.Output[str] | None = None
+    backup_s3_secret_key: pulumi.Output[str] | None = None
 
 
 class StackConfig(StackSettings):

@@ -117,7 +117,7 @@ def _requests_within_limits(path: str, resources: Resources) -> Iterator[Problem
 
 IN_CLUSTER_ONLY = {
     "mysql": ("image", "storage", "resources", "backup"),
-    "redis": ("image", "append_only", "maxmemory_policy", "maxmemory_percent", "storage", "resources"),
+    "redis": ("image", "append_only", "maxmemory_policy", "maxmemory_percent", "storage", "resources", "backup"),
 }
 
 
@@ -131,9 +131,69 @@ def _data_tier_modes(facts: Facts) -> Iterator[Problem]:
         else:
             yield from _unused(server, name, ("host",), f"by an in-cluster server ({name}.mode is 'in-cluster')")
             yield from _requests_within_limits(f"{name}.resources", server.resources)
-    backup = facts.settings.mysql.backup
-    if facts.settings.mysql.mode == "in-cluster" and not backup.enabled:
-        yield from _unused(backup, "mysql.backup", ("schedule", "retention_days", "storage"), "while backups are disabled")
+    for name, server in (("mysql", facts.settings.mysql), ("redis", facts.settings.redis)):
+        if server.mode == "in-cluster" and not server.backup.enabled:
+            yield from _unused(server.backup, f"{name}.backup", ("schedule",), "while backups are disabled")
+
+
+def backed_up(settings: StackSettings) -> list[str]:
+    """The servers whose scheduled backups are on."""
+    servers = (("mysql", settings.mysql), ("redis", settings.redis))
+    return [name for name, server in servers if server.mode == "in-cluster" and server.backup.enabled]
+
+
+@rule
+def _backup_target(facts: Facts) -> Iterator[Problem]:
+    backup, secrets = facts.settings.backup, facts.secrets_set
+    if not backed_up(facts.settings):
+        yield from _unused(backup, "backup", ("target", "s3", "volume", "retention"), "while no server is backed up")
+        for key in ("backupRepositoryPassword", "backupS3SecretKey"):
+            if key in secrets:
+                yield Problem(key, "is not used while no server is backed up: remove it")
+        return
+    if backup.target == "s3":
+        if backup.s3 is None:
+            yield Problem("backup.s3", "the s3 target needs endpoint, bucket and accessKeyId")
+        yield from _unused(backup, "backup", ("volume",), "with the s3 target")
+    else:
+        yield from _unused(backup, "backup", ("s3",), "with the volume target")
+        if "backupS3SecretKey" in secrets:
+            yield Problem("backupS3SecretKey", "is not used with the volume target: remove it")
+    if backup.s3 is not None and not backup.s3.endpoint.startswith(("https://", "http://")):
+        yield Problem("backup.s3.endpoint", f"{backup.s3.endpoint!r} is not an http(s) URL")
+
+
+@rule
+def _worker(facts: Facts) -> Iterator[Problem]:
+    worker = facts.settings.worker
+    if not worker.enabled:
+        unused = [name for name in type(worker).model_fields if name != "enabled"]
+        yield from _unused(worker, "worker", unused, "while the worker is disabled")
+        return
+    if worker.soft_time_limit_seconds >= worker.time_limit_seconds:
+        yield Problem(
+            "worker.softTimeLimitSeconds", f"{worker.soft_time_limit_seconds} must be below timeLimitSeconds ({worker.time_limit_seconds})"
+        )
+    if worker.visibility_timeout_seconds <= worker.time_limit_seconds:
+        yield Problem(
+            "worker.visibilityTimeoutSeconds",
+            f"{worker.visibility_timeout_seconds} must exceed timeLimitSeconds ({worker.time_limit_seconds}): "
+            "a task still running would be delivered to a second worker",
+        )
+    scaling = worker.autoscaling
+    if scaling.enabled:
+        if scaling.min_replicas > scaling.max_replicas:
+            yield Problem("worker.autoscaling.minReplicas", f"{scaling.min_replicas} exceeds maxReplicas ({scaling.max_replicas})")
+        elif not scaling.min_replicas <= worker.replicas <= scaling.max_replicas:
+            yield Problem(
+                "worker.replicas",
+                f"{worker.replicas} lies outside autoscaling minReplicas..maxReplicas ({scaling.min_replicas}..{scaling.max_replicas})",
+            )
+    else:
+        yield from _unused(
+            scaling, "worker.autoscaling", ("min_replicas", "max_replicas", "target_cpu_utilization"), "while autoscaling is disabled"
+        )
+    yield from _requests_within_limits("worker.resources", worker.resources)
 
 
 @rule
@@ -194,19 +254,33 @@ def _volume_shapes_unchanged(facts: Facts) -> Iterator[Problem]:
 # Secrets a setting needs, and secrets nothing would read.
 
 
+def required_secrets(settings: StackSettings) -> dict[str, str]:
+    """Secret keys these settings cannot do without -> why (a generated value would not do)."""
+    required = {}
+    if settings.image.registry_username:
+        required["registryPassword"] = "image.registryUsername is set: set the password with 'pulumi config set --secret registryPassword'"
+    for name, key in (("mysql", "mysqlPassword"), ("redis", "redisPassword")):
+        if getattr(settings, name).mode == "external":
+            required[key] = f"external {'MySQL' if name == 'mysql' else 'Redis'} needs its password: 'pulumi config set --secret {key}'"
+    if backed_up(settings):
+        if settings.backup.target == "s3":
+            required["backupS3SecretKey"] = "the s3 target needs the key's secret: 'pulumi config set --secret backupS3SecretKey'"
+        if settings.environment == "prod":
+            required["backupRepositoryPassword"] = (
+                "prod needs a repository password you keep outside the cluster: a generated one exists only in the "
+                "cluster and is lost with it, and the backups with it ('pulumi config set --secret backupRepositoryPassword')"
+            )
+    return required
+
+
 @rule
 def _secrets_needed(facts: Facts) -> Iterator[Problem]:
     settings, secrets = facts.settings, facts.secrets_set
-    if settings.image.registry_username and "registryPassword" not in secrets:
-        yield Problem(
-            "registryPassword", "image.registryUsername is set: set the password with 'pulumi config set --secret registryPassword'"
-        )
+    for key, why in required_secrets(settings).items():
+        if key not in secrets:
+            yield Problem(key, why)
     if not settings.image.registry_username and "registryPassword" in secrets:
         yield Problem("registryPassword", "is not used without image.registryUsername: set the user, or remove it")
-    for name, key in (("mysql", "mysqlPassword"), ("redis", "redisPassword")):
-        server = getattr(settings, name)
-        if server.mode == "external" and key not in secrets:
-            yield Problem(key, f"external {'MySQL' if name == 'mysql' else 'Redis'} needs its password: 'pulumi config set --secret {key}'")
     if settings.mysql.mode == "external" and "mysqlRootPassword" in secrets:
         yield Problem("mysqlRootPassword", "is not used with an external MySQL (mysql.mode is 'external'): remove it")
 
@@ -236,3 +310,20 @@ def _prod(facts: Facts) -> Iterator[Problem]:
     for path, storage in stateful_storages(settings):
         if storage.lock is None:
             yield Problem(f"{path}.lock", f"prod pins its data volumes: set it to '{storage.shape}' (the shape deployed)")
+    if settings.worker.enabled and settings.worker.replicas < 2:
+        yield Problem(
+            "worker.replicas", f"prod runs at least 2 workers, so a rollout or a lost node stops no job (got {settings.worker.replicas})"
+        )
+
+
+@rule
+def _prod_backups(facts: Facts) -> Iterator[Problem]:
+    settings = facts.settings
+    if settings.environment != "prod":
+        return
+    if settings.redis.mode == "in-cluster" and not settings.redis.backup.enabled:
+        yield Problem("redis.backup.enabled", "prod keeps backups of its persistent Redis")
+    if not backed_up(settings):
+        return
+    if settings.backup.target != "s3":
+        yield Problem("backup.target", "prod backs up off-site, where losing the cluster cannot reach: use the s3 target")

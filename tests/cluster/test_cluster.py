@@ -21,10 +21,12 @@ from typing import Any
 import pytest
 import yaml
 
+from components.config import backed_up
 from offline.engine import PROJECT_ROOT
 from tests import leaks
 from tests.control_plane import ControlPlane, availability, ingress_controller
 from tests.pulumi_cli import Result, Workspace, toolchain_bin
+from tests.stacks import committed_config
 
 STACKS = ("dev", "prod")
 NAMESPACES = {"dev": "fastapi-dev", "prod": "fastapi-prod"}
@@ -102,6 +104,8 @@ class Live:
     replica_sets_after_new_image: list[dict[str, Any]] = field(default_factory=list)
     deployment_after_failed_migration: dict[str, Any] = field(default_factory=dict)
     jobs_after_failed_migration: list[dict[str, Any]] = field(default_factory=list)
+    backup_jobs: list[dict[str, Any]] = field(default_factory=list)
+    backup_events: list[dict[str, Any]] = field(default_factory=list)
     refused_pod: str = ""
     failed_create_seen: bool = False
     namespace_gone: bool = False
@@ -163,6 +167,17 @@ def _pod_security_is_live(cluster: ControlPlane, live: Live) -> None:
     cluster.kubectl("delete", "deployment", "breaks-restricted", "-n", live.namespace, "--wait=true")
 
 
+def _run_each_backup_once(cluster: ControlPlane, live: Live) -> None:
+    """A Job from each backup CronJob, as its schedule would start it (`kubectl create job --from`)."""
+    for cron_job in cluster.items("cronjob", live.namespace):
+        name = f"{cron_job['metadata']['name']}-now"
+        cluster.kubectl("create", "job", name, f"--from=cronjob/{cron_job['metadata']['name']}", "-n", live.namespace)
+        cluster.kubectl("wait", f"job/{name}", "-n", live.namespace, "--for=condition=Complete", "--timeout=60s", check=False)
+        live.backup_jobs.append(cluster.get("job", live.namespace, name))
+    events = cluster.items("event", live.namespace)
+    live.backup_events = [event for event in events if event["involvedObject"]["name"].endswith("-now")]
+
+
 def _live(cluster: ControlPlane, root: Path, stack: str) -> Live:
     namespace = NAMESPACES[stack]
     live = Live(stack=stack, namespace=namespace)
@@ -172,7 +187,7 @@ def _live(cluster: ControlPlane, root: Path, stack: str) -> Live:
     workspace.use_prebuilt_image(IMAGE)
     workspace.set_path("image.registryUsername", leaks.REGISTRY_USERNAME)
     workspace.set_path("kubernetes.kubeconfig", str(cluster.kubeconfig))
-    for key, value in leaks.canaries().items():
+    for key, value in leaks.canaries(stack).items():
         workspace.set_secret(key, value)
 
     phases["up"] = _up(workspace, cluster, namespace)
@@ -216,6 +231,7 @@ def _live(cluster: ControlPlane, root: Path, stack: str) -> Live:
     live.snapshots["after-refused-change"] = Snapshot.take(cluster, namespace)
     workspace.set_path("mysql.storage.size", storage["size"])
 
+    _run_each_backup_once(cluster, live)
     _pod_security_is_live(cluster, live)
 
     live.snapshots["before-destroy"] = Snapshot.take(cluster, namespace)
@@ -274,8 +290,8 @@ def test_up_waits_for_every_workload_to_be_ready(live: Live) -> None:
 def test_the_migration_job_completes_before_the_deployment_rolls_out(live: Live) -> None:
     (job,) = live.after_up["jobs"]
     assert job["status"].get("succeeded") == 1
-    (replica_set,) = live.after_up["replicasets"]
-    assert job["status"]["completionTime"] <= replica_set["metadata"]["creationTimestamp"]
+    for replica_set in live.after_up["replicasets"]:  # the API's and the worker's
+        assert job["status"]["completionTime"] <= replica_set["metadata"]["creationTimestamp"]
 
 
 def test_every_pod_the_controllers_wanted_was_admitted(live: Live) -> None:
@@ -284,6 +300,18 @@ def test_every_pod_the_controllers_wanted_was_admitted(live: Live) -> None:
     wanted = sum(item["spec"]["replicas"] for item in live.after_up["deployments"] + live.after_up["statefulsets"])
     running = [pod for pod in live.after_up["pods"] if pod["status"].get("phase") == "Running"]
     assert len(running) == wanted
+
+
+def test_each_backup_cronjob_starts_a_job_whose_pod_is_admitted_and_completes(live: Live) -> None:
+    # One CronJob per backed-up server; its pod (snapshot initContainer, restic container)
+    # passes Pod Security `restricted`. kwok runs no container: this proves the objects, and
+    # tests/components/test_backup_commands.py the scripts.
+    servers = backed_up(committed_config(live.stack))
+    assert servers
+    assert sorted(job["metadata"]["name"] for job in live.backup_jobs) == sorted(f"{server}-backup-now" for server in servers)
+    assert [event for event in live.backup_events if event.get("reason") == "FailedCreate"] == []
+    for job in live.backup_jobs:
+        assert job["status"].get("succeeded") == 1, job["metadata"]["name"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -320,9 +348,10 @@ def test_a_new_image_runs_its_migration_before_its_pods(live: Live) -> None:
         for replica_set in live.replica_sets_after_new_image
         if replica_set["spec"]["template"]["spec"]["containers"][0]["image"] == NEW_IMAGE
     ]
-    (replica_set,) = new_sets
-    assert job["status"]["completionTime"] <= replica_set["metadata"]["creationTimestamp"]
-    assert replica_set["status"].get("availableReplicas") == replica_set["spec"]["replicas"]
+    assert len(new_sets) == 2  # the API's and the worker's
+    for replica_set in new_sets:
+        assert job["status"]["completionTime"] <= replica_set["metadata"]["creationTimestamp"]
+        assert replica_set["status"].get("availableReplicas") == replica_set["spec"]["replicas"]
 
 
 def test_a_failing_migration_stops_the_up_and_the_old_pods_keep_serving(live: Live) -> None:

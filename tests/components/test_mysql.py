@@ -10,7 +10,7 @@ from typing import Any
 from components.config import MYSQL_IMAGE, MySqlConfig, StackConfig
 from components.kube import NON_ROOT_UID
 from components.mysql import server_settings
-from components.mysql_client import CLIENT_CONFIG, CLIENT_CONFIG_DIR, CLIENT_CONFIG_KEY
+from components.mysql_client import CLIENT_CONFIG, CLIENT_CONFIG_DIR
 from components.quantity import mebibytes
 from offline.engine import RecordedResource, StackRun
 from tests import leaks
@@ -35,12 +35,6 @@ def _container(run: StackRun) -> dict[str, Any]:
 def test_the_server_has_its_account_secret_config_services_and_disruption_budget(stack_run: StackRun) -> None:
     kinds = [resource.kind for resource in _mysql_objects(stack_run) if "backup" not in resource.name]
     assert sorted(kinds) == sorted(["ServiceAccount", "Secret", "ConfigMap", "Service", "Service", "StatefulSet", "PodDisruptionBudget"])
-
-
-def test_backups_exist_exactly_when_the_config_enables_them(stack_run: StackRun, stack_config: StackConfig) -> None:
-    backup_kinds = {resource.kind for resource in _mysql_objects(stack_run) if "backup" in resource.name}
-    expected = {"CronJob", "PersistentVolumeClaim", "ServiceAccount"} if stack_config.mysql.backup.enabled else set()
-    assert backup_kinds == expected
 
 
 def test_services_have_stable_names_and_select_the_mysql_pods(stack_run: StackRun) -> None:
@@ -122,7 +116,7 @@ def test_buffer_pool_scales_with_the_memory_limit() -> None:
 
 def test_a_settings_change_rolls_the_pod(dev_run: StackRun, run_with: RunWith) -> None:
     bigger = {"resources": {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"cpu": "500m", "memory": "1Gi"}}}
-    changed = run_with("dev", {"mysql": {"storage": {"size": "2Gi"}, **bigger}})
+    changed = run_with("dev", {"mysql": {**committed_config("dev").mysql.model_dump(by_alias=True, exclude_unset=True), **bigger}})
 
     def checksum(run: StackRun) -> str:
         annotations: dict[str, str] = _statefulset(run)["spec"]["template"]["metadata"]["annotations"]
@@ -143,38 +137,12 @@ def test_prod_protects_the_data_and_dev_does_not(stack_run: StackRun) -> None:
             assert resource.protect == prod
 
 
-def test_backup_job_is_hardened_and_scheduled_from_config(prod_run: StackRun) -> None:
-    backup = committed_config("prod").mysql.backup
-    (cron,) = prod_run.find("CronJob", "mysql-backup")
-    spec = cron.inputs["spec"]
-    assert spec["schedule"] == backup.schedule
-    assert spec["concurrencyPolicy"] == "Forbid"
-    job = spec["jobTemplate"]["spec"]
-    assert {"backoffLimit", "activeDeadlineSeconds", "ttlSecondsAfterFinished"} <= set(job)
-    pod = job["template"]["spec"]
-    (container,) = pod["containers"]
-    script = container["command"][-1]
-    assert "mysqldump --defaults-extra-file=" in script
-    assert "--single-transaction" in script
-    assert f"-mmin +{backup.retention_days * 24 * 60}" in script
-    assert container["securityContext"]["readOnlyRootFilesystem"] is True
-    assert pod["securityContext"]["runAsUser"] == NON_ROOT_UID
-    secret_volume = next(volume for volume in pod["volumes"] if "secret" in volume)
-    assert [item["key"] for item in secret_volume["secret"]["items"]] == [CLIENT_CONFIG_KEY]  # not the app password
-    # The backup pods are not MySQL pods: they must not match its Services or PDB.
-    assert pod_labels(job) != _statefulset(prod_run)["spec"]["template"]["metadata"]["labels"]
-
-
-def pod_labels(job: dict[str, Any]) -> dict[str, str]:
-    labels: dict[str, str] = job["template"]["metadata"]["labels"]
-    return labels
-
-
 def test_external_mode_registers_no_in_cluster_objects(run_with: RunWith) -> None:
     password = leaks.canaries()["mysqlPassword"]
     run = run_with(
         "dev",
-        {"mysql": {"mode": "external", "host": "db.example.com", "database": "shop", "user": "shop"}},
+        # An external server: no backups here, so no backup repository either.
+        {"mysql": {"mode": "external", "host": "db.example.com", "database": "shop", "user": "shop"}, "backup": None},
         secrets={"mysqlPassword": password},
     )
     assert descendants(run, "fastapi-service:data:MySql") == []

@@ -15,14 +15,14 @@ from components.config import StackConfig
 from components.service import HEALTH_PATH, READY_PATH
 from offline.engine import PROJECT_ROOT, RecordedResource, StackRun
 from tests import leaks
-from tests.objects import pod_spec, workloads
+from tests.objects import pod_labels, pod_spec, workloads
 
 APP_DIR = PROJECT_ROOT / "app"
 APP_PYTHON = APP_DIR / ".venv" / "bin" / "python"
 
 
 def _deployment(run: StackRun) -> RecordedResource:
-    (deployment,) = run.find("Deployment")
+    (deployment,) = [resource for resource in run.find("Deployment") if pod_labels(resource)["app.kubernetes.io/component"] == "api"]
     return deployment
 
 
@@ -99,7 +99,7 @@ def test_settings_names_are_fields_of_the_service_settings(stack_run: StackRun) 
 def test_scaling_and_exposure_follow_the_stack_config(stack_run: StackRun, stack_config: StackConfig) -> None:
     app, deployment = stack_config.app, _deployment(stack_run)
     assert deployment.inputs["spec"]["replicas"] == app.replicas
-    autoscalers = stack_run.find("HorizontalPodAutoscaler")
+    autoscalers = [autoscaler for autoscaler in stack_run.find("HorizontalPodAutoscaler") if autoscaler.name == "api"]
     assert len(autoscalers) == app.autoscaling.enabled
     if app.autoscaling.enabled:
         spec = autoscalers[0].inputs["spec"]

@@ -22,7 +22,6 @@ from typing import Any
 import pytest
 import yaml
 
-from components.config import SECRET_KEYS
 from offline.engine import PROJECT_ROOT, SECRET_SIG_KEY, run_stack
 from tests import leaks, manifests
 from tests.pulumi_cli import PROJECT, Result, Workspace, toolchain_bin, toolchain_versions
@@ -65,7 +64,7 @@ class Lifecycle:
 
 def _run_lifecycle(root: Path, stack: str) -> Lifecycle:
     workspace = Workspace.create(root, stack, toolchain_bin())
-    life = Lifecycle(workspace=workspace, canaries=leaks.canaries(), render_dir=root / "render")
+    life = Lifecycle(workspace=workspace, canaries=leaks.canaries(stack), render_dir=root / "render")
     phases = life.phases
 
     workspace.run("stack", "init", stack)
@@ -174,7 +173,7 @@ def _first_canaries(life: Lifecycle) -> dict[str, str]:
         for key, value in (yaml.safe_load(life.workspace.stack_file.read_text())["config"]).items()
         if isinstance(value, dict) and "secure" in value
     }
-    assert secret_keys == set(SECRET_KEYS)
+    assert secret_keys == set(life.canaries)
     return dict(life.canaries)
 
 
@@ -205,7 +204,7 @@ def test_stack_file_holds_every_canary_only_encrypted(life: Lifecycle) -> None:
     text = life.workspace.stack_file.read_text()
     assert leaks.leaked(leaks.needles(life.canaries), text) == []
     config = yaml.safe_load(text)["config"]
-    for key in SECRET_KEYS:
+    for key in life.canaries:
         value = config[f"{PROJECT}:{key}"]
         assert isinstance(value, dict), key
         assert set(value) == {"secure"}, key
@@ -255,10 +254,10 @@ def _kind(step: dict[str, Any]) -> str:
     return str(step["urn"]).split("::")[-2].rsplit(":", 1)[-1]
 
 
-def test_rotating_api_keys_touches_only_the_app_secret_and_deployment(life: Lifecycle) -> None:
+def test_rotating_api_keys_touches_only_the_app_secret_and_the_deployments_mounting_it(life: Lifecycle) -> None:
     touched = {(_kind(step), str(step["urn"]).rsplit("::", 1)[-1]): step["op"] for step in life.rotation_steps}
     assert touched, "the rotation changed nothing"
-    assert set(touched) == {("Secret", "api-secrets"), ("Deployment", "api")}, touched
+    assert set(touched) == {("Secret", "api-secrets"), ("Deployment", "api"), ("Deployment", "worker")}, touched
     assert set(touched.values()) == {"update"}, touched
     assert not [key for key in touched if key[0] in {"StatefulSet", "Job"}]
     diff = life.phase("rotation-diff").output
@@ -267,7 +266,7 @@ def test_rotating_api_keys_touches_only_the_app_secret_and_deployment(life: Life
 
 def test_rotation_rolls_the_pods_with_a_new_checksum(life: Lifecycle) -> None:
     def checksum(rendered: list[dict[str, Any]]) -> str:
-        (deployment,) = [manifest for manifest in rendered if manifest["kind"] == "Deployment"]
+        (deployment,) = [manifest for manifest in rendered if manifest["kind"] == "Deployment" and manifest["metadata"]["name"] == "api"]
         return str(deployment["spec"]["template"]["metadata"]["annotations"]["checksum/secrets"])
 
     assert checksum(life.rendered) != checksum(life.rendered_after_rotation)

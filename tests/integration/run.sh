@@ -242,6 +242,33 @@ check "DELETE -> 204" test "$(code "${AUTH[@]}" -X DELETE "$URL/api/v1/items/$ID
 check "GET deleted -> 404" test "$(code "${AUTH[@]}" "$URL/api/v1/items/$ID")" = 404
 check "GET /metrics -> 200" is200 /metrics
 
+# ------------------------------------------------------------------ the worker, from the same image
+# `python -m service worker` as the Worker Deployment runs it; its probes as exec probes run them
+# (another process in the same container: they share /tmp, where the heartbeat lives).
+setsid buildah "${BUILDAH_GLOBAL_OPTS[@]}" run "${RUN_OPTS[@]}" --env WORKER_CONCURRENCY=1 --env WORKER_METRICS_PORT=0 \
+    "$CTR" -- "${ENTRY_ARGV[@]}" worker >"$WORK/worker.log" 2>&1 &
+WORKER=$!; PIDS=("$WORKER" "${PIDS[@]}")
+probe() { timeout 30 buildah "${BUILDAH_GLOBAL_OPTS[@]}" run "${RUN_OPTS[@]}" "$CTR" -- "${ENTRY_ARGV[@]}" "$1" >>"$WORK/probes.log" 2>&1; }
+if wait_for 60 probe worker-alive; then pass "worker-alive exits 0 (heartbeat fresh)"; else fail "worker-alive exits 0"; tail -20 "$WORK/worker.log"; fi
+check "worker-ready exits 0 (broker reachable)" probe worker-ready
+BODY=$(curl -s --max-time 5 -w '\n%{http_code}' "${AUTH[@]}" "${J[@]}" -X POST \
+    -d '{"items":[{"name":"bulk 1","quantity":1},{"name":"bulk 2","quantity":2},{"name":"bulk 3","quantity":3}]}' "$URL/api/v1/imports")
+JOB=$(sed -n 1p <<<"$BODY" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("id",""))' 2>/dev/null || true)
+check "POST /api/v1/imports -> 202 (job $JOB)" test "$(sed -n 2p <<<"$BODY")" = 202
+job_field() { curl -s --max-time 5 "${AUTH[@]}" "$URL/api/v1/imports/$JOB" | python3 -c "import json,sys; print(json.load(sys.stdin).get('$1'))"; }
+succeeded() { [[ "$(job_field state)" == succeeded ]]; }
+check "the worker ran the import to succeeded" wait_for 60 succeeded
+check "the import inserted its 3 items" test "$(job_field inserted)" = 3
+WORKER_PY=""
+for p in $(descendants "$WORKER"); do [[ "$(cat "/proc/$p/comm" 2>/dev/null)" == python* || "$(cat "/proc/$p/comm" 2>/dev/null)" == celery* ]] && { WORKER_PY=$p; break; }; done
+WORKER_UID=$([[ -n "$WORKER_PY" ]] && awk '/^Uid:/ { print $2 }' "/proc/$WORKER_PY/status" || echo unknown)
+check "worker process runs as uid $WORKER_UID (pid ${WORKER_PY:-?}), not 0" test "$WORKER_UID" = 10001
+t0=$(date +%s)
+if [[ -n "$WORKER_PY" ]]; then stop_pid "$WORKER_PY" 30; fi
+stop_pid "$WORKER" 10
+check "worker exited within 30 s of SIGTERM ($(($(date +%s) - t0)) s)" bash -c '! kill -0 "$1" 2>/dev/null' _ "$WORKER"
+check "worker's warm shutdown logged" grep -q 'worker stopped' "$WORK/worker.log"
+
 # ------------------------------------------------------------------ stop
 # SIGTERM to the service process itself (as a kubelet would; `buildah run` answers its own
 # SIGTERM by killing the child, which would not exercise the graceful shutdown).
@@ -254,14 +281,14 @@ check "graceful shutdown logged" graceful
 # service/server.py serves the listen queue before closing the listener; it logs a warning
 # instead if the sandbox refused a step (queued connections would then be reset, as plain uvicorn does).
 check "listen queue drained at shutdown" grep -q '"msg": *"listen queue drained"' "$WORK/server.log"
-no_leaks() { ! grep -qF -e "$API_KEY" -e "$DB_PW" -e "$REDIS_PW" "$WORK/server.log" "$WORK/migrate.log"; }
-check "no secret values in the server/migrate logs" no_leaks
+no_leaks() { ! grep -qF -e "$API_KEY" -e "$DB_PW" -e "$REDIS_PW" "$WORK/server.log" "$WORK/migrate.log" "$WORK/worker.log" "$WORK/probes.log"; }
+check "no secret values in the server, migrate, worker and probe logs" no_leaks
 
 # Read-only root filesystem: nothing but /tmp (and buildah's own run-time files) was written.
 WRITTEN=$(cd "$MNT" && find . -xdev -newer "$WORK/rofs.marker" ! -type d \
     ! -path './tmp/*' ! -path './proc/*' ! -path './sys/*' ! -path './dev/*' ! -path './run/*' \
     ! -path './etc/hosts' ! -path './etc/resolv.conf' ! -path './etc/hostname' 2>/dev/null | head -20)
-check "no writes outside /tmp while migrating and serving (read-only root fs ok)${WRITTEN:+: $WRITTEN}" test -z "$WRITTEN"
+check "no writes outside /tmp while migrating, serving and working (read-only root fs ok)${WRITTEN:+: $WRITTEN}" test -z "$WRITTEN"
 
 # ------------------------------------------------------------------ summary
 RATIO=$(awk -v c="$COLD" -v w="$WARM" 'BEGIN { printf "%.2f", w / c }')

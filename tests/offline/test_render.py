@@ -59,6 +59,17 @@ def test_rerendering_replaces_only_its_own_files(capsys: pytest.CaptureFixture[s
     assert not [name for name in dev_files if "horizontalpodautoscaler" in name]
 
 
+def test_a_required_secret_not_yet_set_is_rendered_with_a_placeholder_and_named(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    # prod needs a repository password a user keeps (no generated one): the render goes on, and says so.
+    code, output = _render(capsys, "--stack", "prod", "--out", str(tmp_path / "out"))
+    assert code == 0
+    notes = [line.strip() for line in output.splitlines() if line.strip().startswith("note:")]
+    assert notes == [
+        f"note: {key} is not set; a placeholder stands in (set it with 'pulumi config set --secret {key}' before pulumi up)"
+        for key in ("backupRepositoryPassword", "backupS3SecretKey")
+    ]
+
+
 def test_a_file_added_to_the_render_directory_stops_the_next_render(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert _render(capsys, "--stack", "dev", "--out", str(out))[0] == 0

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -30,6 +31,10 @@ MIN_PROD_SECRET_LENGTH = 32
 
 AppEnv = Literal["local", "dev", "test", "prod"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+# Celery's execution pools the worker supports: processes, threads, or the worker's own thread.
+WorkerPool = Literal["prefork", "threads", "solo"]
+# A queue name as it appears in a comma list and a Redis key.
+_QUEUE_NAME = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 
 
 def split_list(raw: str) -> list[str]:
@@ -93,10 +98,46 @@ class Settings(BaseSettings):
     api_keys: SecretStr = SecretStr("")
     secrets_dir: str = DEFAULT_SECRETS_DIR
 
+    # The background worker (service/jobs): Celery on the same Redis server as the cache, on Redis
+    # databases of its own, so flushing the cache never drops a queued task.
+    celery_broker_db: int = Field(default=1, ge=0, le=15)
+    celery_result_db: int = Field(default=2, ge=0, le=15)
+    worker_concurrency: int = Field(default=0, ge=0, le=256)  # 0 = usable CPUs, as WORKERS
+    worker_pool: WorkerPool = "prefork"
+    worker_queues: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["default"])
+    # Tasks a worker holds per pool process, the running one included (they are acknowledged late):
+    # 1 leaves queued tasks to idle workers rather than behind a long one.
+    worker_prefetch_multiplier: int = Field(default=1, ge=1, le=100)
+    worker_max_tasks_per_child: int = Field(default=0, ge=0)  # 0 = a pool process is never replaced
+    task_soft_time_limit_seconds: int = Field(default=300, ge=1, le=86400)
+    task_time_limit_seconds: int = Field(default=360, ge=1, le=86400)
+    # An unacknowledged task is handed out again this long after its delivery (Redis has no acks).
+    broker_visibility_timeout_seconds: int = Field(default=3600, ge=2, le=7 * 86400)
+    worker_heartbeat_file: Path = Path("/tmp/service-worker.heartbeat")  # noqa: S108 - the pod's writable /tmp
+    worker_heartbeat_max_age_seconds: int = Field(default=30, ge=3, le=3600)
+    worker_metrics_port: int = Field(default=9540, ge=0, le=65535)  # 0 = no metrics server
+    import_max_items: int = Field(default=1000, ge=1, le=100_000)
+    import_batch_size: int = Field(default=100, ge=1, le=10_000)
+
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
         return split_list(value) if isinstance(value, str) else value
+
+    @field_validator("worker_queues", mode="before")
+    @classmethod
+    def _split_queues(cls, value: Any) -> Any:
+        return split_list(value) if isinstance(value, str) else value
+
+    @field_validator("worker_queues")
+    @classmethod
+    def _plain_queue_names(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("at least one queue is required")
+        for name in value:
+            if not _QUEUE_NAME.fullmatch(name):
+                raise ValueError(f"a queue name is 1-64 of A-Z a-z 0-9 . _ : - ({name[:64]!r} is not)")
+        return value
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -109,6 +150,27 @@ class Settings(BaseSettings):
         if not split_list(value.get_secret_value()):
             raise ValueError("at least one API key is required")
         return value
+
+    @model_validator(mode="after")
+    def _task_limits_in_order(self) -> Settings:
+        if self.task_soft_time_limit_seconds >= self.task_time_limit_seconds:
+            raise SettingsProblem(
+                "task_soft_time_limit_seconds",
+                "must be less than TASK_TIME_LIMIT_SECONDS (the task saves its progress)",
+            )
+        # Redis redelivers a task not acknowledged within the visibility timeout: one still running
+        # would then run twice at once.
+        if self.broker_visibility_timeout_seconds <= self.task_time_limit_seconds:
+            raise SettingsProblem(
+                "broker_visibility_timeout_seconds",
+                "must exceed TASK_TIME_LIMIT_SECONDS (else a running task is redelivered)",
+            )
+        if self.celery_broker_db == self.celery_result_db or self.redis_db in (
+            self.celery_broker_db,
+            self.celery_result_db,
+        ):
+            raise SettingsProblem("celery_broker_db", "REDIS_DB, CELERY_BROKER_DB and CELERY_RESULT_DB must all differ")
+        return self
 
     @model_validator(mode="after")
     def _prod_refuses_weak_secrets(self) -> Settings:
@@ -140,6 +202,9 @@ class Settings(BaseSettings):
 
     def effective_workers(self) -> int:
         return self.workers or available_cpus()
+
+    def effective_worker_concurrency(self) -> int:
+        return self.worker_concurrency or available_cpus()
 
     def database_url(self) -> URL:
         # URL.create escapes the password; never build the DSN by string formatting.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import sqlalchemy.exc
 from sqlalchemy import text
@@ -19,20 +20,24 @@ _CONNECTION_CLOSED = 0
 _SERVER_CONNECTION_ERRORS = frozenset({1040, 1053, 1927, 4031})
 
 
+def engine_options(settings: Settings) -> dict[str, Any]:
+    """Pool and connection options, the API's and the worker's engines alike."""
+    return {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_max_overflow,
+        "pool_timeout": settings.db_pool_timeout,
+        "pool_recycle": settings.db_pool_recycle,
+        "pool_pre_ping": settings.db_pool_pre_ping,
+        # Fail fast when the server is gone instead of hanging a request or a task.
+        "connect_args": {"connect_timeout": settings.db_connect_timeout},
+        # Bound values may be secrets, personal data or imported items; never echo SQL.
+        "echo": False,
+        "hide_parameters": True,
+    }
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
-    return create_async_engine(
-        settings.database_url(),
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
-        pool_timeout=settings.db_pool_timeout,
-        pool_recycle=settings.db_pool_recycle,
-        pool_pre_ping=settings.db_pool_pre_ping,
-        # Fail fast when the server is gone instead of hanging a request.
-        connect_args={"connect_timeout": settings.db_connect_timeout},
-        # Bound values may be secrets or personal data; never echo SQL.
-        echo=False,
-        hide_parameters=True,
-    )
+    return create_async_engine(settings.database_url(), **engine_options(settings))
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

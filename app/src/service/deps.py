@@ -15,6 +15,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from service.cache import Cache
+from service.jobs.publisher import TaskQueue
 from service.security import ApiKeyStore
 
 # Reads `Authorization: Bearer <key>` (None when absent or another scheme) and declares the
@@ -36,6 +37,11 @@ async def get_cache(request: Request) -> Cache:
     return cache
 
 
+async def get_task_queue(request: Request) -> TaskQueue:
+    queue: TaskQueue = request.app.state.task_queue
+    return queue
+
+
 async def require_api_key(request: Request, token: BearerToken) -> None:
     if token is None:
         raise HTTPException(
@@ -54,4 +60,5 @@ async def require_api_key(request: Request, token: BearerToken) -> None:
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 CacheDep = Annotated[Cache, Depends(get_cache)]
+TaskQueueDep = Annotated[TaskQueue, Depends(get_task_queue)]
 ApiKey = Depends(require_api_key)

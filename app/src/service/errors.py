@@ -1,5 +1,5 @@
 """The app's answers to what went wrong: 422 with field errors, 405 naming the allowed methods,
-503 when the database cannot be reached. Anything else is a 500, answered and logged once by
+503 when the database or the task queue cannot be reached. Anything else is a 500, answered and logged once by
 RequestContextMiddleware (service/middleware.py)."""
 
 from __future__ import annotations
@@ -65,4 +65,13 @@ async def database_unavailable(request: Request, exc: Exception) -> JSONResponse
     log.error("database unavailable", extra={"error": type(exc).__name__, "path": request.url.path})
     return JSONResponse(
         {"detail": "database unavailable"}, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+    )
+
+
+async def queue_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """503 for a QueueUnavailableError: Redis did not take a task, nothing was created (the job's row rolled back)."""
+    # str(exc) is the broker error's class name only: the broker's own message may quote its URL.
+    log.error("task queue unavailable", extra={"error": str(exc), "path": request.url.path})
+    return JSONResponse(
+        {"detail": "task queue unavailable"}, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
     )

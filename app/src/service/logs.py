@@ -6,12 +6,16 @@ import json
 import logging
 import logging.config
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+# Fields every line logged inside `log_context(...)` carries (the worker's import_id and task_id).
+log_context_var: ContextVar[Mapping[str, Any]] = ContextVar("log_context", default=MappingProxyType({}))
 
 REDACTED = "***"
 # user:password@ in any DSN-like string, and bearer tokens, whatever their value.
@@ -48,6 +52,16 @@ class Redactor:
         return text
 
 
+@contextmanager
+def log_context(**fields: Any) -> Iterator[None]:
+    """Add `fields` to every line logged inside the block (in this thread or task)."""
+    token = log_context_var.set({**log_context_var.get(), **fields})
+    try:
+        yield
+    finally:
+        log_context_var.reset(token)
+
+
 # One per process; get_settings() fills it at start so every handler shares it.
 redactor = Redactor()
 
@@ -63,6 +77,7 @@ class JsonFormatter(logging.Formatter):
         request_id = request_id_var.get()
         if request_id:
             entry["request_id"] = request_id
+        entry.update(log_context_var.get())
         for key, value in record.__dict__.items():
             if key not in _STANDARD_ATTRS and not key.startswith("_") and key != "color_message":
                 entry[key] = value

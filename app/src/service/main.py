@@ -16,11 +16,13 @@ from fastapi import FastAPI, status
 from fastapi.exceptions import RequestValidationError
 
 from service import __version__
-from service.api import docs, health, items
+from service.api import docs, health, imports, items
 from service.cache import Cache, create_redis
 from service.config import Settings, get_settings
 from service.db import create_engine, create_sessionmaker
-from service.errors import database_unavailable, method_not_allowed, validation_failed
+from service.errors import database_unavailable, method_not_allowed, queue_unavailable, validation_failed
+from service.jobs.celery_app import create_celery
+from service.jobs.publisher import QueueUnavailableError, TaskQueue
 from service.logs import redactor
 from service.middleware import CachedItemReadMiddleware, RequestContextMiddleware, SettingsCORSMiddleware
 from service.security import ApiKeyStore
@@ -43,6 +45,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
     app.state.cache = Cache(redis, settings.cache_ttl_seconds)
+    # Publishes tasks for the worker; connects to the broker on the first publish.
+    task_queue = TaskQueue(create_celery(settings, result_backend=False))
+    app.state.task_queue = task_queue
     app.state.api_keys = ApiKeyStore.from_settings(settings)
     log.info(
         STARTING_MESSAGE,
@@ -61,6 +66,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        task_queue.close()
         await redis.aclose()
         await engine.dispose()
         gc.unfreeze()  # a process that runs several lifespans (tests) keeps nothing frozen for good
@@ -83,13 +89,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # Only the errors that mean "unreachable" become a 503; the handler re-raises the rest.
             sqlalchemy.exc.DBAPIError: database_unavailable,
             sqlalchemy.exc.TimeoutError: database_unavailable,
+            QueueUnavailableError: queue_unavailable,
         },
     )
     app.state.settings_override = settings
     # Flattened rather than include_router(): FastAPI >= 0.16x wraps included
     # routers, and the infra tests read probe paths straight from app.routes.
     # The routers' own prefix and dependencies are already applied to each route.
-    for router in (health.router, items.router, docs.router):
+    for router in (health.router, items.router, imports.router, docs.router):
         app.router.routes.extend(router.routes)
 
     # Last added runs first: request id/metrics/500s wrap everything, including CORS

@@ -82,6 +82,50 @@ class ItemPage(BaseModel):
     offset: int
 
 
+class ImportIn(BaseModel):
+    """Body of POST /api/v1/imports: items as POST /api/v1/items takes them, at least one.
+
+    The most a request may carry is a setting (IMPORT_MAX_ITEMS), checked before the items are
+    validated (service/api/imports.py); the document cannot state it, so the description does.
+    """
+
+    model_config = _BODY
+
+    items: list[ItemIn] = Field(
+        min_length=1, description="Items to create, in order; at most IMPORT_MAX_ITEMS (default 1000)."
+    )
+
+
+class ImportAccepted(BaseModel):
+    """202 to POST /api/v1/imports: the job, queued; its state is at ``GET /api/v1/imports/{id}``."""
+
+    id: int
+    state: Literal["queued"]
+    total: int
+
+
+class ImportProblem(BaseModel):
+    """An item the worker could not insert, by its position in the request (0-based)."""
+
+    position: int
+    detail: str
+
+
+class ImportOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    state: Literal["queued", "running", "succeeded", "failed"]
+    total: int = Field(description="items in the request")
+    inserted: int = Field(description="items created")
+    failed: int = Field(description="items refused by the database, or left undone by a failed job")
+    attempts: int = Field(description="task runs that worked on the job (more than 1 after a worker was lost)")
+    errors: list[ImportProblem] = Field(description="why items failed, at most 100 listed")
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
 class Problem(BaseModel):
     detail: str
 

@@ -47,3 +47,23 @@ def test_schedules_kubernetes_accepts_are_accepted(schedule: str) -> None:
 def test_schedules_kubernetes_refuses_or_that_never_fire_are_refused(schedule: str, reason: str) -> None:
     with pytest.raises(ValueError, match="^" + re.escape(reason)):
         cron.check(schedule)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "interval"),
+    [
+        ("0 3 * * *", 24 * 3600),
+        ("30 3 * * *", 24 * 3600),
+        ("@daily", 24 * 3600),
+        ("@weekly", 7 * 24 * 3600),
+        ("@every 6h30m", 6 * 3600 + 1800),
+        ("*/15 * * * *", 15 * 60),
+        ("0 0,12 * * *", 12 * 3600),
+        ("0 22,2 * * *", 20 * 3600),  # 02:00 to 22:00 is the long wait
+        ("0 3 * * MON-FRI", 3 * 24 * 3600),  # Friday to Monday
+        ("0 0 1,15 * *", 17 * 24 * 3600),  # 15 January to 1 February
+        ("0 0 1 * SUN", 7 * 24 * 3600),  # both day fields restricted: either matches (cron's rule)
+    ],
+)
+def test_the_longest_wait_between_two_runs_is_the_schedules_rpo(schedule: str, interval: int) -> None:
+    assert cron.longest_interval_seconds(schedule) == interval

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from components.config import SECRET_KEYS, ConfigError, StackConfig, parse_stack_config
+from components.config import SECRET_KEYS, ConfigError, StackConfig, missing_required_secrets, parse_stack_config
 from offline.engine import PROJECT_ROOT, RecordedResource, run_stack
 from tests.stack_config import flat_config
 
@@ -22,7 +22,8 @@ LOCK_CHANGE = (
     "keep this config; to move storage class, take a backup, restore into a new stack or volume, then set "
     "mysql.storage.lock to 'standard:40Gi'"
 )
-DEV_RESOURCES = {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"cpu": "500m", "memory": "768Mi"}}
+DEV_MYSQL = yaml.safe_load((PROJECT_ROOT / "Pulumi.dev.yaml").read_text())["config"][f"{P}:mysql"]
+DEV_REDIS = yaml.safe_load((PROJECT_ROOT / "Pulumi.dev.yaml").read_text())["config"][f"{P}:redis"]
 PROD_MYSQL = yaml.safe_load((PROJECT_ROOT / "Pulumi.prod.yaml").read_text())["config"][f"{P}:mysql"]
 
 
@@ -69,7 +70,7 @@ BAD_CONFIGS = [
     _case(
         "zero-volume",
         "dev",
-        {"mysql": {"storage": {"size": "0"}, "resources": DEV_RESOURCES}},
+        {"mysql": {**DEV_MYSQL, "storage": {"size": "0"}}},
         f"{P}:mysql.storage.size: '0' is not a size above zero",
     ),
     _case("negative-volume", "dev", {"redis": {"storage": {"size": "-1Gi"}}}, f"{P}:redis.storage.size: '-1Gi' is not a size above zero"),
@@ -95,13 +96,13 @@ BAD_CONFIGS = [
     _case(
         "mysql-database-with-dash",
         "dev",
-        {"mysql": {"database": "my-app", "storage": {"size": "2Gi"}, "resources": DEV_RESOURCES}},
+        {"mysql": {**DEV_MYSQL, "database": "my-app"}},
         f"{P}:mysql.database: 'my-app' is not a MySQL database name: letters, digits and '_', not only digits, at most 64",
     ),
     _case(
         "mysql-user-root",
         "dev",
-        {"mysql": {"user": "root", "storage": {"size": "2Gi"}, "resources": DEV_RESOURCES}},
+        {"mysql": {**DEV_MYSQL, "user": "root"}},
         f"{P}:mysql.user: 'root' is the administrator: the app connects as its own user (the MySQL image refuses MYSQL_USER=root)",
     ),
     # Schedules
@@ -149,7 +150,7 @@ BAD_CONFIGS = [
     _case(
         "host-for-in-cluster",
         "dev",
-        {"mysql": {"host": "db.example.com", "storage": {"size": "2Gi"}, "resources": DEV_RESOURCES}},
+        {"mysql": {**DEV_MYSQL, "host": "db.example.com"}},
         f"{P}:mysql.host: is not used by an in-cluster server (mysql.mode is 'in-cluster'): remove it",
     ),
     _case(
@@ -161,8 +162,8 @@ BAD_CONFIGS = [
     _case(
         "schedule-while-backups-off",
         "dev",
-        {"mysql": {"backup": {"enabled": False, "schedule": "0 4 * * *"}}},
-        f"{P}:mysql.backup.schedule: is not used while backups are disabled: remove it",
+        {"redis": {**DEV_REDIS, "backup": {"enabled": False, "schedule": "0 4 * * *"}}},
+        f"{P}:redis.backup.schedule: is not used while backups are disabled: remove it",
     ),
     _case(
         "host-while-ingress-off",
@@ -227,17 +228,24 @@ BAD_CONFIGS = [
 ]
 
 
+def _parse(stack: str, overrides: dict[str, Any] | None = None) -> StackConfig:
+    """Parse the stack with overrides, the secrets the committed stack needs set (as a user has them)."""
+    committed_needs = missing_required_secrets(flat_config(stack), set())
+    flat = flat_config(stack, {**dict.fromkeys(committed_needs, "set-as-a-secret"), **(overrides or {})})
+    return parse_stack_config(stack, flat, {f"{P}:{key}" for key in committed_needs})
+
+
 @pytest.mark.parametrize(("stack", "overrides", "expected"), BAD_CONFIGS)
 def test_bad_config_is_refused_naming_each_key_and_reason(stack: str, overrides: dict[str, Any], expected: list[str]) -> None:
     with pytest.raises(ConfigError) as raised:
-        parse_stack_config(stack, flat_config(stack, overrides), set())
+        _parse(stack, overrides)
     assert [f"{problem.key}: {problem.reason}" for problem in raised.value.problems] == expected
 
 
 GOOD_VALUES = [
     pytest.param({"mysql": {"backup": {"enabled": True, "schedule": "@daily"}}}, id="cron-macro"),
     pytest.param({"app": {"ingress": {"enabled": True, "host": "*.example.com"}}}, id="wildcard-host"),
-    pytest.param({"mysql": {"database": "my_app", "storage": {"size": "2Gi"}, "resources": DEV_RESOURCES}}, id="underscore-database"),
+    pytest.param({"mysql": {**DEV_MYSQL, "database": "my_app"}}, id="underscore-database"),
     pytest.param(
         {"app": {"resources": {"requests": {"cpu": 0, "memory": "128Mi"}, "limits": {"cpu": 1, "memory": "1Gi"}}}},
         id="numbers-as-quantities",
@@ -248,13 +256,13 @@ GOOD_VALUES = [
 
 @pytest.mark.parametrize("overrides", GOOD_VALUES)
 def test_values_kubernetes_accepts_are_accepted(overrides: dict[str, Any]) -> None:
-    assert parse_stack_config("dev", flat_config("dev", overrides), set()).stack == "dev"
+    assert _parse("dev", overrides).stack == "dev"
 
 
 def test_every_problem_is_reported_in_one_message() -> None:
-    overrides = {"namespace": "UPPER", "app": {"replicas": 0, "port": 0, "replica": 1}, "mysql": {"host": "db.example.com"}}
+    overrides = {"namespace": "UPPER", "app": {"replicas": 0, "port": 0, "replica": 1}, "mysql": {**DEV_MYSQL, "host": "db.example.com"}}
     with pytest.raises(ConfigError) as raised:
-        parse_stack_config("dev", flat_config("dev", overrides), set())
+        _parse("dev", overrides)
     paths = [problem.path for problem in raised.value.problems]
     assert sorted(paths) == ["app.port", "app.replica", "app.replicas", "mysql.host", "namespace"]
     assert str(raised.value).count("\n  - ") == 5
@@ -264,7 +272,7 @@ def test_a_wrong_value_does_not_hide_the_rules_about_the_rest_of_its_section() -
     # replicas is wrong; the ingress host in the same section still gets its rule checked.
     overrides = {"app": {"replicas": "two", "ingress": {"enabled": True}}}
     with pytest.raises(ConfigError) as raised:
-        parse_stack_config("dev", flat_config("dev", overrides), set())
+        _parse("dev", overrides)
     assert [problem.path for problem in raised.value.problems] == ["app.replicas", "app.ingress.host"]
 
 
@@ -284,8 +292,8 @@ def test_a_secret_set_as_secret_is_accepted() -> None:
 
 
 @pytest.mark.parametrize("stack", STACKS)
-def test_committed_stack_config_is_valid(stack: str) -> None:
-    assert isinstance(parse_stack_config(stack, flat_config(stack), set()), StackConfig)
+def test_committed_stack_config_is_valid_once_its_secrets_are_set(stack: str) -> None:
+    assert isinstance(_parse(stack), StackConfig)
 
 
 def test_invalid_config_registers_no_resource(tmp_path: Path) -> None:
@@ -297,12 +305,6 @@ def test_invalid_config_registers_no_resource(tmp_path: Path) -> None:
     with pytest.raises(ConfigError):
         run_stack("dev", config_file=config_file, registered=registered)
     assert registered == []
-
-
-def test_the_config_is_frozen() -> None:
-    config = parse_stack_config("dev", flat_config("dev"), set())
-    with pytest.raises(ValueError, match="frozen"):
-        config.namespace = "other"
 
 
 def test_every_secret_key_is_declared_in_the_project_file() -> None:
