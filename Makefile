@@ -104,8 +104,9 @@ up: $(VENV)/.installed ## Real deploy: `pulumi up` for STACK with the pinned too
 	eval "$$($(PULUMI_TOOLCHAIN) --install-plugins --print-env)" && pulumi up --stack $(STACK)
 
 .PHONY: restore
-restore: $(VENV)/.installed ## Restore a backup snapshot into fresh servers: make restore ARGS='list' (scripts/backup/README.md)
-	$(PY) scripts/backup/restore.py $(ARGS)
+restore: $(VENV)/.installed ## Restore a backup snapshot into fresh servers: make restore ARGS='list' (restic on PATH, else built; scripts/backup/README.md)
+	restic="$$(command -v restic || echo "$$(scripts/backup/build-restic.sh | tail -n1)/restic")" && \
+	$(PY) scripts/backup/restore.py --restic "$$restic" $(ARGS)
 
 .PHONY: backup-drill
 backup-drill: $(VENV)/.installed backup-tools ## Back up 100k items and Redis to a real S3 server, restore into fresh servers -> build/backup-drill/
