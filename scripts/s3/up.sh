@@ -39,6 +39,10 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 [ $# -eq 1 ] || die "usage: $0 RUN_DIR"
 case "$1" in -h | --help) awk 'NR > 1 && !/^# shellcheck/ { if (!/^#/) exit; sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}" >&2; exit 0 ;; esac
 for c in curl python3 awk; do command -v "$c" >/dev/null || die "$c not found"; done
+# S3's bucket naming rules, checked here: the server would refuse the name and the wait run out.
+if [ -n "${S3_BUCKET:-}" ] && ! [[ "$S3_BUCKET" =~ ^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$ ]]; then
+	die "S3_BUCKET=$S3_BUCKET is not a bucket name: 3 to 63 lowercase letters, digits, '.' or '-', starting and ending with a letter or digit"
+fi
 
 mkdir -p "$1"
 RUN_DIR="$(cd "$1" && pwd -P)"
@@ -156,17 +160,21 @@ if [ "$PRIVATE_TMP" = auto ]; then
 fi
 LAUNCH=()
 if [ "$PRIVATE_TMP" = 1 ]; then
-	# In a private mount namespace, /tmp is RUN_DIR/tmp. When RUN_DIR itself is
-	# under /tmp, RUN_DIR is bound at the same path inside the new /tmp so that
-	# its paths keep working there.
-	REL=
-	case "$RUN_DIR/" in /tmp/*) REL="${RUN_DIR#/tmp/}"; mkdir -p "$RUN_DIR/tmp/$REL" ;; esac
+	# In a private mount namespace, /tmp is RUN_DIR/tmp. RUN_DIR and weed's own
+	# directory, when under /tmp, are bound at the same paths inside the new /tmp
+	# so that they keep working there.
+	KEEP=()
+	for dir in "$RUN_DIR" "$(cd "$(dirname "$WEED")" && pwd -P)"; do
+		case "$dir/" in /tmp/*) KEEP+=("$dir"); mkdir -p "$RUN_DIR/tmp/${dir#/tmp/}" ;; esac
+	done
 	LAUNCH=(unshare -m --propagation private -- sh -c '
 		set -e
-		if [ -n "$2" ]; then mount --bind "$1" "$1/tmp/$2"; fi
-		mount --rbind "$1/tmp" /tmp
-		shift 2
-		exec "$@"' sh "$RUN_DIR" "$REL")
+		root="$1"
+		shift
+		while [ "$1" != -- ]; do mount --bind "$1" "$root/tmp/${1#/tmp/}"; shift; done
+		shift
+		mount --rbind "$root/tmp" /tmp
+		exec "$@"' sh "$RUN_DIR" "${KEEP[@]}" --)
 	log "weed's /tmp is $RUN_DIR/tmp (private mount namespace)"
 else
 	# Without a mount namespace, the gRPC unix sockets go to
