@@ -72,16 +72,7 @@ class NetworkPolicies(pulumi.ComponentResource):
             # A NetworkPolicy names addresses, not hosts: an IP endpoint is pinned, a host name
             # allows its port anywhere (an FQDN-aware CNI policy can narrow it further).
             rules.append({"to": [{"ipBlock": {"cidr": _cidr(backup.s3.host)}}], "ports": [_tcp(backup.s3.port)]})
-        k8s.networking.v1.NetworkPolicy(
-            policy_name,
-            metadata={
-                "name": policy_name,
-                "namespace": self._args.namespace,
-                "labels": kube.labels(name="network-policy", instance=self._name, component="network"),
-            },
-            spec={"podSelector": {"matchLabels": backup.pod_selector}, "policyTypes": ["Egress"], "egress": rules},
-            opts=pulumi.ResourceOptions(parent=self),
-        )
+        self._network_policy(policy_name, {"podSelector": {"matchLabels": backup.pod_selector}, "policyTypes": ["Egress"], "egress": rules})
 
     def _policy(self, suffix: str, pod_selector: PodSelector, rules: list[k8s.networking.v1.NetworkPolicyIngressRuleArgsDict]) -> None:
         policy_name = f"{self._name}-{suffix}"
@@ -94,6 +85,9 @@ class NetworkPolicies(pulumi.ComponentResource):
         }
         if rules:
             spec["ingress"] = rules
+        self._network_policy(policy_name, spec)
+
+    def _network_policy(self, policy_name: str, spec: k8s.networking.v1.NetworkPolicySpecArgsDict) -> None:
         k8s.networking.v1.NetworkPolicy(
             policy_name,
             metadata={
