@@ -37,6 +37,15 @@ PV_SIZE="${CLUSTER_PV_SIZE:-100Gi}"
 NODE=kwok-node-0
 STORAGE_CLASS=standard
 
+# RUN_DIR is ours only if it is new, empty, or marked by an earlier up.sh: the reset
+# below deletes what a previous run left there, and must never touch anything else.
+MARKER="$RUN/.fastapi-service-cluster-run"
+if [ ! -f "$MARKER" ] && [ -n "$(ls -A "$RUN")" ]; then
+	log "ERROR: $RUN holds files up.sh did not write; give it a new or empty RUN_DIR"
+	exit 2
+fi
+touch "$MARKER"
+
 # Refuse to start twice in one RUN_DIR.
 if [ -d "$RUN/pids" ]; then
 	for f in "$RUN"/pids/*.pid; do
