@@ -19,12 +19,15 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from offline import stack_file as stack_file_module
 from offline.stack_file import StackFile
+
+if TYPE_CHECKING:
+    from components.config import StackConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # How the SDK marks a secret value on the wire (pulumi.runtime.rpc): a signature, not a secret.
@@ -221,6 +224,16 @@ def assume_required_secrets(flat: dict[str, str], secret_keys: list[str]) -> lis
         flat[f"{PROJECT}:{key}"] = secret_placeholder(key)
         secret_keys.append(f"{PROJECT}:{key}")
     return assumed
+
+
+def stack_settings(stack: str, config_file: Path | None = None) -> StackConfig:
+    """The stack's config parsed as the program parses it, placeholders standing in for the
+    secrets a user sets before `pulumi up`. Raises StackFileError or ConfigError."""
+    from components.config import parse_stack_config
+
+    flat, secret_keys, _ = read_stack_config(stack, config_file)
+    assume_required_secrets(flat, secret_keys)
+    return parse_stack_config(stack, flat, set(secret_keys))
 
 
 # ---------------------------------------------------------------------------------------

@@ -8,9 +8,8 @@ from pathlib import Path
 
 import yaml
 
-from components.config import PROJECT, StackConfig, parse_stack_config
-from offline.engine import PROJECT_ROOT, StackRun, assume_required_secrets, run_stack
-from tests.stack_config import flat_config
+from components.config import PROJECT, StackConfig
+from offline.engine import PROJECT_ROOT, StackRun, run_stack, stack_settings
 
 STACKS = ("dev", "prod")
 
@@ -25,9 +24,7 @@ def committed(stack: str) -> StackRun:
 def committed_config(stack: str) -> StackConfig:
     """The committed stack's parsed config, the source of truth tests compare objects with, with
     placeholders for the secrets a user sets before `pulumi up` (as the offline engine assumes them)."""
-    flat, secret_keys = flat_config(stack), list[str]()
-    assume_required_secrets(flat, secret_keys)
-    return parse_stack_config(stack, flat, set(secret_keys))
+    return stack_settings(stack)
 
 
 def with_overrides(

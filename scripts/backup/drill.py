@@ -51,10 +51,10 @@ sys.path.insert(0, str(REPOSITORY_ROOT))
 
 # The repository's own modules: the CronJobs' scripts and the stacks' config, as the deploy reads them.
 from components.backup_commands import Retention  # noqa: E402
-from components.config import ConfigError, StackConfig, backed_up, parse_stack_config  # noqa: E402
+from components.config import ConfigError, StackConfig, backed_up  # noqa: E402
 from components.config.cron import longest_interval_seconds  # noqa: E402
 from components.mysql_client import client_option_file  # noqa: E402
-from offline.engine import assume_required_secrets, read_stack_config  # noqa: E402
+from offline.engine import stack_settings  # noqa: E402
 from offline.stack_file import StackFileError  # noqa: E402
 from testservers import MariaDB, RedisServer, ServerProcess, find_binary  # noqa: E402
 from testservers.backup import (  # noqa: E402
@@ -151,9 +151,7 @@ def _failed(done: subprocess.CompletedProcess[str], what: str) -> NoReturn:
 def committed_config(stack: str) -> StackConfig:
     """Pulumi.<stack>.yaml as the program reads it, with placeholders for the secrets a user sets."""
     try:
-        flat, secret_keys, _ = read_stack_config(stack)
-        assume_required_secrets(flat, secret_keys)
-        return parse_stack_config(stack, flat, set(secret_keys))
+        return stack_settings(stack)
     except (ConfigError, StackFileError) as error:
         raise ValueError(str(error)) from error
 
