@@ -28,7 +28,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 # checkov in its own venv (its dependencies conflict with Pulumi's): build/tools/checkov-venv.
 CHECKOV := build/tools/checkov-venv/bin/checkov
 $(CHECKOV): | $(VENV)/.installed
-	$(PY) -m offline.checkov install
+	$(PY) -m offline.gates.checkov install
 
 $(APP_STAMP): $(VENV)/.installed app/pyproject.toml app/uv.lock
 	cd app && ../$(UV) sync --frozen --quiet
@@ -37,16 +37,25 @@ $(APP_STAMP): $(VENV)/.installed app/pyproject.toml app/uv.lock
 .PHONY: venv
 venv: $(VENV)/.installed ## Create .venv with the pinned infra and test tools
 
+# Debian packages by group (scripts/system-packages.txt): installed when missing (root + apt-get),
+# else the one apt-get command to run is printed and make stops before any test.
+.PHONY: packages-test packages-image packages-bench packages-node packages-docker
+packages-test packages-image packages-bench packages-node packages-docker:
+	scripts/system-packages.sh $(@:packages-%=%)
+
 .PHONY: render
 render: $(VENV)/.installed $(CHECKOV) ## Render STACK (dev|prod) offline to build/render/STACK: schema-validated, checkov-scanned [CONFIG=file OUT=dir]
 	$(PY) -m offline.render $(RENDER_FLAGS)
 
 .PHONY: lint
-lint: $(VENV)/.installed ## ruff and mypy over the Pulumi program, its tooling and tests
+lint: $(VENV)/.installed ## ruff and mypy over the program, its tooling and tests; actionlint, zizmor and the rules over .github/workflows
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(PY) -m bench.targets --check
+	set -o pipefail; bin="$$(scripts/lint-tools/build.sh | tail -n1)" && "$$bin/actionlint" -no-color $$(find .github/workflows -name '*.y*ml')
+	$(VENV)/bin/zizmor --offline --pedantic --strict-collection --no-progress .github/workflows
+	$(PY) -m pytest --noconftest -p no:cacheprovider tests/workflows
 
 # restic at the backup pods' version and SeaweedFS (the tests' S3 server), from Go modules into a
 # cache outside the repository (scripts/s3/README.md; ~15 min cold, instant warm). Built here, with
@@ -57,8 +66,8 @@ backup-tools: ## Build (or reuse) restic and the S3 server the backup tests and 
 	scripts/s3/build.sh >/dev/null
 
 .PHONY: test-infra
-test-infra: $(VENV)/.installed $(APP_STAMP) $(CHECKOV) backup-tools ## The Pulumi program's tests (offline engine), deploy gates and backup/restore against real servers included
-	$(PY) -m pytest tests --ignore=tests/engine --ignore=tests/cluster
+test-infra: packages-test $(VENV)/.installed $(APP_STAMP) $(CHECKOV) backup-tools ## The Pulumi program's tests (offline engine), deploy gates and backup/restore against real servers included
+	$(PY) -m pytest tests --ignore=tests/e2e
 
 # The Pulumi CLI and plugins: the official CLI when on PATH, else built from Go modules into a
 # cache outside the repository (scripts/pulumi-toolchain/README.md; ~25 min cold, instant warm).
@@ -68,35 +77,45 @@ PULUMI_TOOLCHAIN = scripts/pulumi-toolchain/build.sh
 toolchain: ## Build (or reuse) the Pulumi CLI, the Kubernetes and random providers and the Python host
 	$(PULUMI_TOOLCHAIN) >/dev/null
 
-CLUSTER_TOOLCHAIN = scripts/cluster/build.sh
+CLUSTER_TOOLCHAIN = scripts/control-plane/build.sh
 CLUSTER_RUN ?= build/cluster/run
 
 .PHONY: cluster-up
 cluster-up: ## Start a local control plane (kwok nodes) on 127.0.0.1 in CLUSTER_RUN; prints its kubeconfig
-	scripts/cluster/up.sh $(CLUSTER_RUN)
+	scripts/control-plane/up.sh $(CLUSTER_RUN)
 
 .PHONY: cluster-down
 cluster-down: ## Stop the control plane of CLUSTER_RUN (its logs stay in CLUSTER_RUN/logs)
-	scripts/cluster/down.sh $(CLUSTER_RUN)
+	scripts/control-plane/down.sh $(CLUSTER_RUN)
+
+NODE_RUN ?= build/node/run
+
+.PHONY: node-up
+node-up: ## Start a real single-node cluster (containerd, kubelet, DNS, policies, storage, registry) in NODE_RUN; prints its kubeconfig
+	scripts/node/up.sh $(NODE_RUN)
+
+.PHONY: node-down
+node-down: ## Stop the node of NODE_RUN and undo what it changed on the machine (logs stay in NODE_RUN/logs)
+	scripts/node/down.sh $(NODE_RUN)
 
 .PHONY: test-cluster
 test-cluster: $(VENV)/.installed ## `pulumi up` on both stacks against a real API server (kwok nodes): admission, rollouts, migrations, destroy
 	bin="$$($(PULUMI_TOOLCHAIN) | tail -n1)" && cluster="$$($(CLUSTER_TOOLCHAIN) | tail -n1)" && \
-	PULUMI_TOOLCHAIN_BIN="$$bin" CLUSTER_BIN="$$cluster" $(PY) -m pytest tests/cluster
+	PULUMI_TOOLCHAIN_BIN="$$bin" CLUSTER_BIN="$$cluster" $(PY) -m pytest tests/e2e/test_control_plane.py
 
 .PHONY: test-engine
 test-engine: $(VENV)/.installed ## The real Pulumi engine on both stacks: secrets, preview, up, rotation, policy pack, destroy
-	bin="$$($(PULUMI_TOOLCHAIN) | tail -n1)" && PULUMI_TOOLCHAIN_BIN="$$bin" $(PY) -m pytest tests/engine
+	bin="$$($(PULUMI_TOOLCHAIN) | tail -n1)" && PULUMI_TOOLCHAIN_BIN="$$bin" $(PY) -m pytest tests/e2e/test_real_engine.py
 
 .PHONY: test-app
-test-app: $(APP_STAMP) ## The service's lint, types and tests against real MariaDB and Redis
+test-app: packages-test $(APP_STAMP) ## The service's lint, types and tests against real MariaDB and Redis
 	cd app && uv_run() { ../$(UV) run --frozen --quiet "$$@"; } && uv_run ruff check . && uv_run ruff format --check . && uv_run mypy && uv_run pytest
 
 .PHONY: test
 test: lint test-infra test-app ## Everything a fresh clone must pass: lint, types, infra and app tests
 
 .PHONY: test-integration
-test-integration: ## Build app/Dockerfile for real (buildah, or docker with a daemon) and run it against real MariaDB and Redis
+test-integration: packages-test packages-image ## Build app/Dockerfile for real (buildah, or docker with a daemon) and run it against real MariaDB and Redis
 	tests/integration/run.sh
 
 .PHONY: up
@@ -104,13 +123,13 @@ up: $(VENV)/.installed ## Real deploy: `pulumi up` for STACK with the pinned too
 	eval "$$($(PULUMI_TOOLCHAIN) --install-plugins --print-env)" && pulumi up --stack $(STACK)
 
 .PHONY: restore
-restore: $(VENV)/.installed ## Restore a backup snapshot into fresh servers: make restore ARGS='list' (restic on PATH, else built; scripts/backup/README.md)
+restore: $(VENV)/.installed ## Restore a backup snapshot into fresh servers: make restore ARGS='list' (restic on PATH, else built; recovery/README.md)
 	restic="$$(command -v restic || echo "$$(scripts/backup/build-restic.sh | tail -n1)/restic")" && \
-	$(PY) scripts/backup/restore.py --restic "$$restic" $(ARGS)
+	$(PY) -m recovery.restore --restic "$$restic" $(ARGS)
 
 .PHONY: backup-drill
-backup-drill: $(VENV)/.installed backup-tools ## Back up 100k items and Redis to a real S3 server, restore into fresh servers -> build/backup-drill/
-	$(PY) scripts/backup/drill.py --out build/backup-drill $(ARGS)
+backup-drill: packages-test $(VENV)/.installed $(APP_STAMP) backup-tools ## Back up 100k items and Redis to a real S3 server, restore into fresh servers -> build/backup-drill/
+	$(PY) -m recovery.drill --out build/backup-drill $(ARGS)
 
 .PHONY: clean
 clean: ## Remove build outputs and caches (keeps the virtualenvs)
@@ -118,9 +137,9 @@ clean: ## Remove build outputs and caches (keeps the virtualenvs)
 	find . -name __pycache__ -type d -prune -not -path './.venv/*' -not -path './app/.venv/*' -exec rm -rf {} +
 
 .PHONY: bench
-bench: $(APP_STAMP) ## Benchmarks and fault drills vs a bare FastAPI baseline -> build/bench/ (results.json, results.md, PNGs)
+bench: packages-test packages-bench packages-image $(APP_STAMP) ## Benchmarks and fault drills vs a bare FastAPI baseline -> build/bench/ (results.json, results.md, PNGs)
 	app/.venv/bin/python bench/run.py
 
 .PHONY: bench-smoke
-bench-smoke: $(APP_STAMP) ## Every bench scenario briefly (keeps the harness alive; targets reported, not asserted)
+bench-smoke: packages-test packages-bench packages-image $(APP_STAMP) ## Every bench scenario briefly (keeps the harness alive; targets reported, not asserted)
 	app/.venv/bin/python bench/run.py --smoke

@@ -1,101 +1,72 @@
 """fastapi-service: a FastAPI service on MySQL and Redis, deployed to Kubernetes per stack.
 
 The table of contents: read the config, stand up the pieces in dependency order, export.
+ARCHITECTURE.md says what each room of components/ holds.
 """
 
 import pulumi
 
-from components.backup_repository import BackupRepository, BackupRepositoryArgs
-from components.cluster import Cluster, ClusterArgs
+from components.app import AppService, AppServiceArgs, Worker, WorkerArgs
+from components.build import AppImage, AppImageArgs
 from components.config import backed_up, load_stack_config
-from components.endpoints import external_cache, external_database
-from components.image import AppImage, AppImageArgs
+from components.data import BackupRepository, BackupRepositoryArgs, MySql, MySqlArgs, Redis, RedisArgs, external_cache, external_database
 from components.interrupt import exit_quietly_when_the_engine_interrupts
-from components.mysql import MySql, MySqlArgs
 from components.network import NetworkPolicies, NetworkPoliciesArgs
-from components.redis import Redis, RedisArgs
-from components.service import AppService, AppServiceArgs
-from components.worker import Worker, WorkerArgs
+from components.platform import StackTarget, StackTargetArgs
 
 exit_quietly_when_the_engine_interrupts()
 config = load_stack_config()
-secrets = config.secrets
+secrets, protect = config.secrets, config.is_prod  # prod: a destroy or a replacing change stops at the data
 
-cluster = Cluster("cluster", ClusterArgs(config.kubernetes, config.namespace, config.environment, protect=config.is_prod))
+target = StackTarget("cluster", StackTargetArgs(config.kubernetes, config.namespace, config.environment, protect=protect))
+namespace = target.namespace
 # Every component below creates its Kubernetes objects through the stack's own provider.
-on_cluster = pulumi.ResourceOptions(providers=[cluster.provider])
+on_cluster = pulumi.ResourceOptions(providers=[target.provider])
 
 image = AppImage("image", AppImageArgs(config.image, secrets.registry_password))
 
 repository = None
 if servers_backed_up := backed_up(config):
+    # The first backed-up server's job creates the repository; the others wait for it.
     repository_args = BackupRepositoryArgs(
         config.backup,
-        cluster.namespace,
+        namespace,
         config.stack,
-        servers_backed_up[0],  # its job creates the repository; the others wait for it
+        servers_backed_up[0],
         secrets.backup_repository_password,
         secrets.backup_s3_secret_key,
-        protect=config.is_prod,
+        protect,
     )
     repository = BackupRepository("backup-repository", repository_args, opts=on_cluster)
 
-mysql = None
+mysql = redis = None
 if config.mysql.mode == "in-cluster":
-    mysql_args = MySqlArgs(
-        config.mysql,
-        cluster.namespace,
-        secrets.mysql_root_password,
-        secrets.mysql_password,
-        protect=config.is_prod,
-        backup_repository=repository,
-    )
+    mysql_args = MySqlArgs(config.mysql, namespace, secrets.mysql_root_password, secrets.mysql_password, protect, repository)
     mysql = MySql("mysql", mysql_args, opts=on_cluster)
-database = mysql.endpoint if mysql else external_database(config.mysql, secrets.mysql_password)
-
-redis = None
 if config.redis.mode == "in-cluster":
-    redis_args = RedisArgs(config.redis, cluster.namespace, secrets.redis_password, protect=config.is_prod, backup_repository=repository)
-    redis = Redis("redis", redis_args, opts=on_cluster)
+    redis = Redis("redis", RedisArgs(config.redis, namespace, secrets.redis_password, protect, repository), opts=on_cluster)
+database = mysql.endpoint if mysql else external_database(config.mysql, secrets.mysql_password)
 cache = redis.endpoint if redis else external_cache(config.redis, secrets.redis_password)
 
-service = AppService(
-    "api",
-    AppServiceArgs(
-        config=config.app,
-        environment=config.environment,
-        namespace=cluster.namespace,
-        image_reference=image.reference,
-        pull_credentials=image.pull_credentials,
-        database=database,
-        cache=cache,
-        api_keys=secrets.api_keys,
-    ),
-    opts=on_cluster,
+service_args = AppServiceArgs(
+    config.app, config.environment, namespace, image.reference, database, cache, image.pull_credentials, secrets.api_keys
 )
+service = AppService("api", service_args, opts=on_cluster)
+worker = Worker("worker", WorkerArgs(config.worker, namespace, service.runtime), opts=on_cluster) if config.worker.enabled else None
 
-worker = Worker("worker", WorkerArgs(config.worker, cluster.namespace, service.runtime), opts=on_cluster) if config.worker.enabled else None
-
-# Who may reach whom: each server admits its clients, backup pods reach only their server and the repository.
-workers = [worker.pod_selector] if worker else []
-mysql_backups = mysql.backup_pods if mysql else []
-redis_backups = redis.backup_pods if redis else []
-NetworkPolicies(
-    "network",
-    NetworkPoliciesArgs(
-        namespace=cluster.namespace,
-        app=service.network_peer,
-        mysql=mysql.network_peer if mysql else None,
-        mysql_clients=[*service.database_clients, *workers, *(pods.pod_selector for pods in mysql_backups)],
-        redis=redis.network_peer if redis else None,
-        redis_clients=[service.network_peer.pod_selector, *workers, *(pods.pod_selector for pods in redis_backups)],
-        ingress=config.app.ingress,
-        backups=mysql_backups + redis_backups,
-    ),
-    opts=on_cluster,
+# Who may reach whom (NetworkPolicies decides it from these): the servers, the API, the worker.
+network_args = NetworkPoliciesArgs(
+    namespace=namespace,
+    app=service.network_peer,
+    app_database_clients=service.database_clients,
+    worker=worker.pod_selector if worker else None,
+    mysql=mysql.access if mysql else None,
+    redis=redis.access if redis else None,
+    ingress=config.app.ingress,
 )
+NetworkPolicies("network", network_args, opts=on_cluster)
 
-pulumi.export("namespace", cluster.namespace)
+pulumi.export("namespace", namespace)
 pulumi.export("serviceUrl", service.url)
 pulumi.export("ingressUrl", service.ingress_url)
 pulumi.export("image", image.reference)

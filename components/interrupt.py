@@ -3,7 +3,8 @@
 When a resource fails (a migration Job, say), the engine reports its error and then stops
 the program with SIGINT. Python's default answer is a KeyboardInterrupt traceback, printed
 under the real error as if the program had crashed. The program has nothing to clean up
-(the engine owns all state), so it exits at once instead.
+(the engine owns all state), so it exits at once instead. (A harness that runs the program in
+its own process, as the offline engine does, restores its own SIGINT handler afterwards.)
 """
 
 from __future__ import annotations
@@ -13,15 +14,8 @@ import signal
 import sys
 from types import FrameType
 
-from pulumi.runtime.mocks import MockMonitor
-from pulumi.runtime.settings import get_monitor
-
 
 def exit_quietly_when_the_engine_interrupts() -> None:
-    """Install the handler under the real engine only: a test process running the program
-    under mocks keeps its own Ctrl-C."""
-    if isinstance(get_monitor(), MockMonitor):
-        return
     signal.signal(signal.SIGINT, _exit)
 
 

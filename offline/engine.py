@@ -14,33 +14,22 @@ import hashlib
 import json
 import os
 import runpy
+import signal
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
-from offline import stack_file as stack_file_module
-from offline.stack_file import StackFile
+from offline.paths import PROJECT_ROOT
+from offline.stack_config import assume_required_secrets, read_stack_config
+from offline.values import REDACTED, plain, redact, secret_leaves
 
-if TYPE_CHECKING:
-    from components.config import StackConfig
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-# How the SDK marks a secret value on the wire (pulumi.runtime.rpc): a signature, not a secret.
-SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"  # noqa: S105
-SECRET_SIG_VALUE = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105
-REDACTED = "<redacted>"
 # What the Kubernetes provider adds to every object it names itself.
 AUTONAMED_ANNOTATION = "pulumi.com/autonamed"
-
-
-def secret_placeholder(key: str) -> str:
-    """What an encrypted (`secure:`) config value reads as offline: recognisable, never the real value."""
-    return f"offline-placeholder-secret-for-{key}-0123456789abcdef"
 
 
 @dataclass(frozen=True)
@@ -77,7 +66,7 @@ class RecordedResource:
 
     def secret_values(self) -> list[str]:
         """Every input value the program passed as a secret."""
-        return [str(value) for value in _secret_leaves(self.raw_inputs)]
+        return [str(value) for value in secret_leaves(self.raw_inputs)]
 
     def manifest(self) -> dict[str, Any]:
         """The object as the Kubernetes provider applies (and renders) it, secrets redacted.
@@ -121,119 +110,6 @@ class StackRun:
             for resource in self.kubernetes_objects()
             if resource.kind == kind and name_contains in resource.outputs["metadata"]["name"]
         ]
-
-
-# ---------------------------------------------------------------------------------------
-# Values
-
-
-def _is_secret(value: Any) -> bool:
-    return isinstance(value, dict) and value.get(SECRET_SIG_KEY) == SECRET_SIG_VALUE
-
-
-def _secret_leaves(value: Any) -> Iterator[Any]:
-    if _is_secret(value):
-        yield from _leaves(value["value"])
-    elif isinstance(value, dict):
-        for item in value.values():
-            yield from _secret_leaves(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _secret_leaves(item)
-
-
-def _leaves(value: Any) -> Iterator[Any]:
-    if isinstance(value, dict):
-        for item in value.values():
-            yield from _leaves(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _leaves(item)
-    elif value is not None:
-        yield value
-
-
-def plain(value: Any) -> Any:
-    """Unwrap secrets, turn integral floats into ints (protobuf carries every number as a double)."""
-    if _is_secret(value):
-        return plain(value["value"])
-    if isinstance(value, dict):
-        return {key: plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [plain(item) for item in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-def redact(value: Any) -> Any:
-    if _is_secret(value):
-        return REDACTED
-    if isinstance(value, dict):
-        return {key: redact(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [redact(item) for item in value]
-    return value
-
-
-def _suffix(*parts: str) -> str:
-    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:8]
-
-
-# ---------------------------------------------------------------------------------------
-# Stack config from disk
-
-
-def read_stack_config(
-    stack: str, config_file: Path | None = None, secrets: Mapping[str, str] | None = None, program_dir: Path = PROJECT_ROOT
-) -> tuple[dict[str, str], list[str], StackFile]:
-    """(config map as Pulumi passes it, secret keys, the parsed stack file) from Pulumi.yaml's
-    defaults and the stack file. Raises StackFileError for a file that cannot be read.
-
-    `secrets` (key -> plaintext, keys without the project prefix) are set as secret config,
-    as `pulumi config set --secret` would: the tests pass canary values this way.
-    """
-    name, values = stack_file_module.project_defaults(program_dir / "Pulumi.yaml")
-    path = config_file or program_dir / f"Pulumi.{stack}.yaml"
-    if not path.is_file():
-        raise stack_file_module.StackFileError(
-            [stack_file_module.Located(path, 0, 0, f"does not exist: expected Pulumi.{stack}.yaml or CONFIG=<file>")]
-        )
-    parsed = stack_file_module.read(path)
-    values.update(parsed.values)
-    secret_keys = sorted(parsed.secure)
-    for key in parsed.secure:
-        values[key] = secret_placeholder(key.split(":", 1)[1])
-    for key, value in (secrets or {}).items():
-        values[f"{name}:{key}"] = value
-        secret_keys.append(f"{name}:{key}")
-    flat = {key: stack_file_module.config_text(value) for key, value in values.items()}
-    return flat, sorted(set(secret_keys)), parsed
-
-
-def assume_required_secrets(flat: dict[str, str], secret_keys: list[str]) -> list[str]:
-    """Stand placeholders in for secret keys the settings require but the stack does not set.
-
-    A committed stack file holds no secrets: the user sets them before `pulumi up` (and the
-    real engine refuses the stack until they do). Returns the keys assumed.
-    """
-    from components.config import PROJECT, missing_required_secrets
-
-    assumed = missing_required_secrets(flat, set(secret_keys))
-    for key in assumed:
-        flat[f"{PROJECT}:{key}"] = secret_placeholder(key)
-        secret_keys.append(f"{PROJECT}:{key}")
-    return assumed
-
-
-def stack_settings(stack: str, config_file: Path | None = None) -> StackConfig:
-    """The stack's config parsed as the program parses it, placeholders standing in for the
-    secrets a user sets before `pulumi up`. Raises StackFileError or ConfigError."""
-    from components.config import parse_stack_config
-
-    flat, secret_keys, _ = read_stack_config(stack, config_file)
-    assume_required_secrets(flat, secret_keys)
-    return parse_stack_config(stack, flat, set(secret_keys))
 
 
 # ---------------------------------------------------------------------------------------
@@ -308,6 +184,10 @@ def _mock_classes() -> tuple[type, type]:
     return EngineLikeMocks, RecordingMonitor
 
 
+def _suffix(*parts: str) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:8]
+
+
 @contextmanager
 def _environment(variables: Mapping[str, str]) -> Iterator[None]:
     saved = {name: os.environ.get(name) for name in variables}
@@ -369,8 +249,14 @@ def run_stack(
         runpy.run_path(str(program_dir / "__main__.py"), run_name="__main__")
 
     # As the language host does: the program reads its config from these (Pulumi's public API).
-    with _environment({"PULUMI_CONFIG": json.dumps(config), "PULUMI_CONFIG_SECRET_KEYS": json.dumps(secret_keys)}):
-        _sync_await(run_pulumi_func(program))
+    # The program installs a SIGINT handler for the real engine's sake (components/interrupt.py):
+    # this process keeps its own.
+    sigint = signal.getsignal(signal.SIGINT)
+    try:
+        with _environment({"PULUMI_CONFIG": json.dumps(config), "PULUMI_CONFIG_SECRET_KEYS": json.dumps(secret_keys)}):
+            _sync_await(run_pulumi_func(program))
+    finally:
+        signal.signal(signal.SIGINT, sigint)
 
     run = StackRun(stack=stack, resources=list(monitor.recorded), assumed_secrets=assumed)
     root = runtime_settings.get_root_resource()

@@ -5,7 +5,7 @@
 Exit codes: 0 rendered and valid; 1 an object failed schema validation or checkov; 2 bad
 input (stack name, stack file, config, output directory): nothing is written. The output
 directory is one this tool owns (see offline/render_dir.py); gate results are reused while
-their inputs are unchanged (offline/gate_cache.py). checkov runs from its own venv
+their inputs are unchanged (offline/gates/cache.py). checkov runs from its own venv
 (build/tools/checkov-venv, created on first use); `--no-checkov` or NO_CHECKOV=1 skips it.
 """
 
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from offline import render_dir
-from offline.engine import PROJECT_ROOT
+from offline.paths import PROJECT_ROOT
 
 if TYPE_CHECKING:
     from components.config import ConfigError
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     phases.end(began)
 
     began = phases.begin("schemas (strict, Kubernetes " + ", ".join(_supported()) + ")")
-    from offline import schemas
+    from offline.gates import schemas
 
     errors, reused = schemas.check(ordered)
     phases.end(began, f"{reused}/{len(ordered)} from cache")
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _supported() -> tuple[str, ...]:
-    from offline.schemas import SUPPORTED_KUBERNETES_VERSIONS
+    from offline.gates.schemas import SUPPORTED_KUBERNETES_VERSIONS
 
     return SUPPORTED_KUBERNETES_VERSIONS
 
@@ -144,7 +144,7 @@ def _located(error: ConfigError, path: Path) -> str:
 
 def _checkov(out_dir: Path, phases: Phases) -> int:
     """Print checkov's passed/failed/skipped over the written objects; return the failed count."""
-    from offline import checkov
+    from offline.gates import checkov
 
     if not checkov.installed():
         began = phases.begin("checkov: installing its venv (first run only)")

@@ -1,6 +1,6 @@
 """The deploy gates as pure functions over a Kubernetes object (a manifest dict): each returns
 a list of violations, empty when the object passes. The policy pack (`__main__.py`) and the
-tests (tests/test_gates.py, tests/policy/test_pack.py) both call these.
+tests (tests/offline/test_gates.py, tests/policy/test_pack.py) both call these.
 """
 
 from __future__ import annotations

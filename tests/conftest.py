@@ -9,7 +9,7 @@ import pytest
 
 from components.config import StackConfig
 from offline.engine import StackRun
-from tests.stacks import STACKS, committed, committed_config, with_overrides
+from tests.support.stacks import STACKS, committed, committed_config, with_overrides
 
 
 @pytest.fixture(params=STACKS)

@@ -1,7 +1,7 @@
 """Secrets, for every stack: set as encrypted config or generated, they travel only as secret
 Outputs into Kubernetes Secrets, and appear nowhere else: not in other objects, rendered
 files, stack outputs, logs or stack files. (The real engine's state and output:
-tests/engine/test_engine.py.)"""
+tests/e2e/test_real_engine.py.)"""
 
 from __future__ import annotations
 
@@ -15,10 +15,12 @@ import pytest
 import yaml
 
 from offline import render_dir
-from offline.engine import PROJECT_ROOT, REDACTED, StackRun, redact
+from offline.engine import StackRun
+from offline.paths import PROJECT_ROOT
+from offline.values import REDACTED, redact
 from policy.rules import SECRET_NAME
-from tests import leaks
-from tests.stacks import STACKS
+from tests.support import leaks
+from tests.support.stacks import STACKS
 
 RunWith = Callable[..., StackRun]
 

@@ -149,7 +149,7 @@ class ServerBackup(Section):
     schedule: CronSchedule = Field(default="0 3 * * *", description="When, as a CronJob schedule (UTC; '@daily' allowed): the RPO")
 
 
-class RedisBackup(ServerBackup):
+class RedisServerBackup(ServerBackup):
     # After MySQL's: the two jobs don't compete for the repository's lock.
     schedule: CronSchedule = Field(default="30 3 * * *", description="When, as a CronJob schedule (UTC; '@daily' allowed): the RPO")
 
@@ -203,7 +203,7 @@ class RedisConfig(Section):
     maxmemory_percent: int = Field(default=75, ge=10, le=90, description="in-cluster: maxmemory as a share of the memory limit")
     storage: Storage = Field(default=Storage(size="1Gi"), description="in-cluster: the data volume")
     resources: Resources = Field(default=resources("50m", "64Mi", "250m", "128Mi"), description="in-cluster: per Redis pod")
-    backup: RedisBackup = Field(default=RedisBackup(), description="in-cluster: scheduled RDB snapshots")
+    backup: RedisServerBackup = Field(default=RedisServerBackup(), description="in-cluster: scheduled RDB snapshots")
 
 
 class WorkerConfig(Section):
@@ -224,6 +224,7 @@ class WorkerConfig(Section):
     extra_args: list[str] = Field(default=[], description="Extra `celery worker` command-line arguments")
     resources: Resources = Field(default=resources("100m", "128Mi", "500m", "256Mi"), description="Per worker pod")
     autoscaling: Autoscaling = Field(default=Autoscaling(), description="CPU-based scaling")
+    topology_spread: bool = Field(default=False, description="Spread pods across nodes and zones when the cluster allows")
 
 
 class StackSettings(Section):

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from components.config.model import PROJECT, Resources, StackSettings, Storage
+from components.config.quantity import parse_quantity
 from components.config.types import dns_subdomain
 from components.config.types import size as check_size
-from components.quantity import parse_quantity
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BeforeValidator, Field
 
 from components.config import cron
-from components.quantity import parse_quantity
+from components.config.quantity import parse_quantity
 
 # RFC 1123, as Kubernetes' IsDNS1123Label/IsDNS1123Subdomain: ASCII lower case only.
 _LABEL = r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?"

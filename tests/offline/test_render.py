@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from offline import render, render_dir
-from offline.engine import PROJECT_ROOT
+from offline.paths import PROJECT_ROOT
 
 
 def _render(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
@@ -120,7 +120,7 @@ def test_config_problems_point_at_their_lines(capsys: pytest.CaptureFixture[str]
 # Reproducible
 
 CHECKOUT = ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "__main__.py", "components", "offline", "app")
-IGNORED = shutil.ignore_patterns(".venv", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", "build")
+IGNORED = shutil.ignore_patterns(".venv", "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache")
 
 
 def _checkout(target: Path) -> Path:

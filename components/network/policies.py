@@ -1,0 +1,132 @@
+"""NetworkPolicies for the namespace: deny all ingress, then allow exactly the paths the service
+uses; backup pods, which hold the repository's keys, may also only connect where they must."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import kube
+from components.config import Ingress
+from components.kube import PodSelector
+from components.network.peers import BackupPods, NetworkPeer, ServerAccess
+
+
+@dataclass(frozen=True)
+class NetworkPoliciesArgs:
+    namespace: pulumi.Input[str]
+    app: NetworkPeer  # the API pods and their port
+    app_database_clients: list[PodSelector]  # the API's pods that use MySQL (the API, its migrations)
+    worker: PodSelector | None  # the worker pods (they use MySQL and Redis); None: no worker
+    mysql: ServerAccess | None  # None: MySQL is outside the cluster
+    redis: ServerAccess | None
+    ingress: Ingress  # when enabled, the controller's namespace may reach the app
+
+
+class NetworkPolicies(pulumi.ComponentResource):
+    """Ingress isolation for every pod (nothing reaches the worker at all). Egress stays open
+    for the service's pods: they need DNS and, in external mode, managed servers whose
+    addresses a NetworkPolicy (IP blocks only) can't name reliably. Backup pods are the
+    exception: DNS, their server, and the repository's port only.
+
+    Who may reach whom is decided here: MySQL admits the API, its migrations, the worker and its
+    own backup pods; Redis admits the API, the worker and its backup pods.
+    Kubelet probes come from the node and are not subject to these policies.
+    """
+
+    def __init__(self, name: str, args: NetworkPoliciesArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("fastapi-service:network:NetworkPolicies", name, None, opts)
+        self._args = args
+        self._name = name
+        workers = [args.worker] if args.worker else []
+
+        # Selects every pod: anything not allowed below is refused.
+        self._policy("default-deny-ingress", {}, [])
+        if args.mysql is not None:
+            clients = [*args.app_database_clients, *workers, *_backup_selectors(args.mysql)]
+            self._policy("mysql", args.mysql.server.pod_selector, _from_pods(clients, args.mysql.server.port))
+        if args.redis is not None:
+            clients = [args.app.pod_selector, *workers, *_backup_selectors(args.redis)]
+            self._policy("redis", args.redis.server.pod_selector, _from_pods(clients, args.redis.server.port))
+        if args.ingress.enabled:
+            controller = {"kubernetes.io/metadata.name": args.ingress.controller_namespace}
+            self._policy(
+                "app-from-ingress",
+                args.app.pod_selector,
+                [{"from": [{"namespaceSelector": {"matchLabels": controller}}], "ports": [_tcp(args.app.port)]}],
+            )
+        for server in (args.mysql, args.redis):
+            for backup in server.backups if server else []:
+                self._egress_policy(backup)
+        self.register_outputs({})
+
+    def _egress_policy(self, backup: BackupPods) -> None:
+        instance = backup.pod_selector.get("app.kubernetes.io/instance", "backup")
+        policy_name = f"{self._name}-{instance}-egress"
+        rules: list[k8s.networking.v1.NetworkPolicyEgressRuleArgsDict] = [
+            # Cluster DNS, wherever its pods run (kube-system's kube-dns, by the label every distribution keeps).
+            {
+                "to": [{"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+                "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+            },
+            {"to": [{"podSelector": {"matchLabels": backup.server.pod_selector}}], "ports": [_tcp(backup.server.port)]},
+        ]
+        if backup.s3 is not None:
+            # A NetworkPolicy names addresses, not hosts: an IP endpoint is pinned, a host name
+            # allows its port anywhere (an FQDN-aware CNI policy can narrow it further).
+            rules.append({"to": [{"ipBlock": {"cidr": _cidr(backup.s3.host)}}], "ports": [_tcp(backup.s3.port)]})
+        self._network_policy(policy_name, {"podSelector": {"matchLabels": backup.pod_selector}, "policyTypes": ["Egress"], "egress": rules})
+
+    def _policy(self, suffix: str, pod_selector: PodSelector, rules: list[k8s.networking.v1.NetworkPolicyIngressRuleArgsDict]) -> None:
+        policy_name = f"{self._name}-{suffix}"
+        # Written the way the API server stores it: an empty selector is `{}` and no rules is no
+        # `ingress` key. `matchLabels: {}` or `ingress: []` would be dropped by the server and
+        # bump the object's generation on every apply, so it would never converge.
+        spec: k8s.networking.v1.NetworkPolicySpecArgsDict = {
+            "podSelector": {"matchLabels": pod_selector} if pod_selector else {},
+            "policyTypes": ["Ingress"],
+        }
+        if rules:
+            spec["ingress"] = rules
+        self._network_policy(policy_name, spec)
+
+    def _network_policy(self, policy_name: str, spec: k8s.networking.v1.NetworkPolicySpecArgsDict) -> None:
+        k8s.networking.v1.NetworkPolicy(
+            policy_name,
+            metadata={
+                "name": policy_name,
+                "namespace": self._args.namespace,
+                "labels": kube.labels(name="network-policy", instance=self._name, component="network"),
+            },
+            spec=spec,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+
+def _backup_selectors(server: ServerAccess) -> list[PodSelector]:
+    return [backup.pod_selector for backup in server.backups]
+
+
+def _cidr(host: str) -> str:
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return "0.0.0.0/0"
+    return f"{address}/{address.max_prefixlen}"
+
+
+def _tcp(port: int) -> k8s.networking.v1.NetworkPolicyPortArgsDict:
+    return {"protocol": "TCP", "port": port}
+
+
+def _from_pods(selectors: list[PodSelector], port: int) -> list[k8s.networking.v1.NetworkPolicyIngressRuleArgsDict]:
+    # An ingress rule with an empty `from` admits every source: with no clients, no rule at all.
+    if any(not selector for selector in selectors):
+        raise ValueError("an empty pod selector would admit every pod in the namespace")
+    unique = [dict(items) for items in dict.fromkeys(tuple(sorted(selector.items())) for selector in selectors)]
+    if not unique:
+        return []
+    return [{"from": [{"podSelector": {"matchLabels": selector}} for selector in unique], "ports": [_tcp(port)]}]
