@@ -105,7 +105,7 @@ test-cluster: $(VENV)/.installed ## `pulumi up` on both stacks against a real AP
 
 .PHONY: test-engine
 test-engine: $(VENV)/.installed ## The real Pulumi engine on both stacks: secrets, preview, up, rotation, policy pack, destroy
-	bin="$$($(PULUMI_TOOLCHAIN) | tail -n1)" && PULUMI_TOOLCHAIN_BIN="$$bin" $(PY) -m pytest tests/e2e/test_real_engine.py
+	bin="$$($(PULUMI_TOOLCHAIN) | tail -n1)" && PULUMI_TOOLCHAIN_BIN="$$bin" $(PY) -m pytest tests/e2e/engine
 
 .PHONY: test-app
 test-app: packages-test $(APP_STAMP) ## The service's lint, types and tests against real MariaDB and Redis

@@ -58,6 +58,7 @@ worker = Worker("worker", WorkerArgs(config.worker, namespace, service.runtime),
 network_args = NetworkPoliciesArgs(
     namespace=namespace,
     app=service.network_peer,
+    app_clients=service.clients,
     app_database_clients=service.database_clients,
     worker=worker.pod_selector if worker else None,
     mysql=mysql.access if mysql else None,
@@ -73,5 +74,6 @@ pulumi.export("image", image.reference)
 pulumi.export("mysqlHost", database.host)
 pulumi.export("redisHost", cache.host)
 pulumi.export("apiKey", service.api_key)
+pulumi.export("apiClientLabel", service.clients.label)
 if repository:
     pulumi.export("backupRepository", repository.target.repository)

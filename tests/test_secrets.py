@@ -1,7 +1,7 @@
 """Secrets, for every stack: set as encrypted config or generated, they travel only as secret
 Outputs into Kubernetes Secrets, and appear nowhere else: not in other objects, rendered
 files, stack outputs, logs or stack files. (The real engine's state and output:
-tests/e2e/test_real_engine.py.)"""
+tests/e2e/engine/test_lifecycle.py.)"""
 
 from __future__ import annotations
 

@@ -37,8 +37,11 @@ from components.kube.workloads import (
     surge_rollout,
     topology_spread,
 )
-from components.network.peers import NetworkPeer
+from components.network.peers import ClientPods, NetworkPeer
 
+# The label that lets a pod call the API (as Bitnami's `<name>-client: "true"`): default deny
+# holds for every other pod in the cluster, the stack's own namespace included.
+API_CLIENT_LABEL = {"fastapi-service/api-client": "true"}
 HEALTH_PATH = "/healthz"
 READY_PATH = "/readyz"
 METRICS_PATH = "/metrics"
@@ -63,6 +66,7 @@ class AppService(pulumi.ComponentResource):
     ingress_url: pulumi.Output[str] | None  # public URL, when an ingress is enabled
     api_key: pulumi.Output[str]  # the key(s) clients send, secret
     network_peer: NetworkPeer  # the API pods and port, for the network policies
+    clients: ClientPods  # the pods outside the stack that may call it
     database_clients: list[PodSelector]  # the API and migration pods, which must reach MySQL
     runtime: AppRuntime  # for the worker
 
@@ -157,6 +161,7 @@ class AppService(pulumi.ComponentResource):
 
         self.url = pulumi.Output.concat("http://", service.metadata.name, ".", args.namespace, ".svc.cluster.local")
         self.network_peer = NetworkPeer(pod_selector=api_selector, port=config.port)
+        self.clients = ClientPods(label=API_CLIENT_LABEL, namespaces=list(config.client_namespaces))
         self.database_clients = [api_selector, migration_selector]
         self.runtime = AppRuntime(
             args.image_reference,

@@ -22,6 +22,13 @@ def migration_job_name(name: str, image_reference: pulumi.Input[str]) -> pulumi.
     )
 
 
+def _without_service_link_setting(spec: k8s.core.v1.PodSpecArgsDict) -> k8s.core.v1.PodSpecArgsDict:
+    # A Job's pod template is immutable: a new field in it replaces the Job of every deployed stack
+    # on its next `pulumi up`. The migration reads only its settings, which envFrom sets and which
+    # win over the Docker-link variables; the Deployments drop those, the Job keeps the defaults.
+    return {key: value for key, value in spec.items() if key != "enableServiceLinks"}
+
+
 def migration_job_spec(config: AppConfig, name: str, image: pulumi.Input[str], references: PodReferences) -> k8s.batch.v1.JobSpecArgsDict:
     return {
         "backoffLimit": 2,
@@ -29,7 +36,7 @@ def migration_job_spec(config: AppConfig, name: str, image: pulumi.Input[str], r
         "template": {
             "metadata": {"labels": kube.labels(APP_NAME, name, "migration")},
             "spec": {
-                **pod_spec_base(references),
+                **_without_service_link_setting(pod_spec_base(references)),
                 "restartPolicy": "Never",
                 "containers": [{**app_container("migrate", image, references, config.resources), "command": MIGRATE_COMMAND}],
             },

@@ -1,5 +1,8 @@
 """Reading the stack config at the program's edge: every key Pulumi passes, through Pulumi's
 public API, checked in one pass, every problem reported together.
+
+(Over 300 lines on purpose: the one pass and the wording of every problem it reports belong
+together; the second half is the wording, key paths and suggestions.)
 """
 
 from __future__ import annotations

@@ -127,6 +127,10 @@ class AppConfig(Section):
     ingress: Ingress = Field(default=Ingress(), description="External access")
     topology_spread: bool = Field(default=False, description="Spread pods across nodes and zones when the cluster allows")
     cors_origins: list[CorsOrigin] = Field(default=[], description="Browser origins allowed to call the API (scheme://host[:port])")
+    client_namespaces: list[DnsLabel] = Field(
+        default=[],
+        description='Other namespaces whose pods labelled `fastapi-service/api-client: "true"` may call the API (its own always may)',
+    )
     cache_ttl_seconds: int = Field(default=60, ge=1, le=86400, description="How long item reads stay in Redis")
     shutdown_timeout_seconds: int = Field(default=20, ge=1, le=300, description="uvicorn graceful-shutdown bound")
     pre_stop_seconds: int = Field(default=5, ge=0, le=60, description="Delay before SIGTERM while endpoints drain")

@@ -3,6 +3,9 @@ needs, the volume locks, and what a careful operator insists on in prod.
 
 Each rule reads the settings and returns its problems. Settings with a wrong value reach
 the rules with that value's default in its place; the loader drops findings next to it.
+
+(Over 300 lines on purpose: every rule that spans keys is here, so one file answers "what can
+stop my config?"; the sections below group them by subject.)
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from components.data.backup.repository import BackupRepository
 from components.data.endpoints import DatabaseEndpoint
 from components.data.mysql_client import CLIENT_CONFIG, CLIENT_CONFIG_DIR, CLIENT_CONFIG_KEY, client_option_file
 from components.kube.passwords import given_or_generated
-from components.kube.statefulset import StatefulServer, single_instance_statefulset
+from components.kube.statefulset import ServerFiles, StatefulServer, server_files, single_instance_statefulset
 from components.kube.workloads import exec_probe
 from components.network.peers import BackupPods, NetworkPeer, ServerAccess
 
@@ -49,24 +49,19 @@ class MySql(pulumi.ComponentResource):
         root_password = given_or_generated(f"{name}-root-password", args.root_password, parent=self, length=32, protect=args.protect)
         app_password = given_or_generated(f"{name}-app-password", args.app_password, parent=self, length=32, protect=args.protect)
 
-        secret = k8s.core.v1.Secret(
-            f"{name}-auth",
-            metadata=kube.metadata(f"{name}-auth", args.namespace, labels),
-            type="Opaque",
-            string_data={
+        server_config = server_settings(config)
+        files = server_files(
+            name,
+            namespace=args.namespace,
+            labels=labels,
+            credentials={
                 "root-password": root_password,
                 "password": app_password,
                 # For probes and the backup job: credentials in a file, never on a command line.
                 CLIENT_CONFIG_KEY: root_password.apply(client_option_file),
             },
-            opts=child,
-        )
-        server_config = server_settings(config)
-        settings = k8s.core.v1.ConfigMap(
-            f"{name}-config",
-            metadata=kube.metadata(f"{name}-config", args.namespace, labels),
-            data={"server.cnf": server_config},
-            opts=child,
+            config={"server.cnf": server_config},
+            parent=self,
         )
         host = single_instance_statefulset(
             StatefulServer(
@@ -79,7 +74,7 @@ class MySql(pulumi.ComponentResource):
                 client_port=config.port,
                 config_text=server_config,
                 storage=config.storage,
-                pod_spec=_pod_spec(config, secret.metadata.name, settings.metadata.name),
+                pod_spec=_pod_spec(config, files),
                 protect=args.protect,
                 # First start initialises the data directory and loads time zones: allow for it.
                 start_timeout="15m",
@@ -100,7 +95,7 @@ class MySql(pulumi.ComponentResource):
                     host=host,
                     port=config.port,
                     database=config.database,
-                    secret_name=secret.metadata.name,
+                    secret_name=files.secret,
                 ),
                 opts=child,
             )
@@ -181,10 +176,10 @@ def _container(config: MySqlConfig) -> k8s.core.v1.ContainerArgsDict:
     }
 
 
-def _pod_spec(config: MySqlConfig, secret: pulumi.Input[str], settings: pulumi.Input[str]) -> k8s.core.v1.PodSpecArgsDict:
+def _pod_spec(config: MySqlConfig, files: ServerFiles) -> k8s.core.v1.PodSpecArgsDict:
     volumes: list[k8s.core.v1.VolumeArgsDict] = [
-        {"name": "config", "configMap": {"name": settings}},
-        {"name": "secrets", "secret": {"secretName": secret, "defaultMode": 0o440}},
+        {"name": "config", "configMap": {"name": files.config}},
+        {"name": "secrets", "secret": {"secretName": files.secret, "defaultMode": 0o440}},
         {"name": "run", "emptyDir": {"sizeLimit": "16Mi"}},
         kube.tmp_volume(size="1Gi"),
     ]

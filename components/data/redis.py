@@ -14,7 +14,7 @@ from components.data.backup.redis import RedisBackup, RedisBackupArgs
 from components.data.backup.repository import BackupRepository
 from components.data.endpoints import CacheEndpoint
 from components.kube.passwords import given_or_generated
-from components.kube.statefulset import StatefulServer, single_instance_statefulset
+from components.kube.statefulset import ServerFiles, StatefulServer, server_files, single_instance_statefulset
 from components.kube.workloads import exec_probe
 from components.network.peers import BackupPods, NetworkPeer, ServerAccess
 
@@ -46,23 +46,15 @@ class Redis(pulumi.ComponentResource):
         selector = kube.selector(name="redis", instance=name)
         password = given_or_generated(f"{name}-password", args.password, parent=self, length=32, protect=args.protect)
 
-        secret = k8s.core.v1.Secret(
-            f"{name}-auth",
-            metadata=kube.metadata(f"{name}-auth", args.namespace, labels),
-            type="Opaque",
-            string_data={
-                "password": password,
-                # `include`d by redis.conf: the password is never on redis-server's command line.
-                "auth.conf": password.apply(_auth_config),
-            },
-            opts=child,
-        )
         server_config = redis_config(config)
-        settings = k8s.core.v1.ConfigMap(
-            f"{name}-config",
-            metadata=kube.metadata(f"{name}-config", args.namespace, labels),
-            data={"redis.conf": server_config},
-            opts=child,
+        files = server_files(
+            name,
+            namespace=args.namespace,
+            labels=labels,
+            # `include`d by redis.conf: the password is never on redis-server's command line.
+            credentials={"password": password, "auth.conf": password.apply(_auth_config)},
+            config={"redis.conf": server_config},
+            parent=self,
         )
         host = single_instance_statefulset(
             StatefulServer(
@@ -75,7 +67,7 @@ class Redis(pulumi.ComponentResource):
                 client_port=config.port,
                 config_text=server_config,
                 storage=config.storage,
-                pod_spec=_pod_spec(config, secret.metadata.name, settings.metadata.name),
+                pod_spec=_pod_spec(config, files),
                 protect=args.protect,
             ),
             parent=self,
@@ -93,7 +85,7 @@ class Redis(pulumi.ComponentResource):
                     namespace=args.namespace,
                     host=host,
                     port=config.port,
-                    secret_name=secret.metadata.name,
+                    secret_name=files.secret,
                 ),
                 opts=child,
             )
@@ -166,10 +158,10 @@ def _container(config: RedisConfig) -> k8s.core.v1.ContainerArgsDict:
     }
 
 
-def _pod_spec(config: RedisConfig, secret: pulumi.Input[str], settings: pulumi.Input[str]) -> k8s.core.v1.PodSpecArgsDict:
+def _pod_spec(config: RedisConfig, files: ServerFiles) -> k8s.core.v1.PodSpecArgsDict:
     volumes: list[k8s.core.v1.VolumeArgsDict] = [
-        {"name": "config", "configMap": {"name": settings}},
-        {"name": "secret", "secret": {"secretName": secret, "defaultMode": 0o440}},
+        {"name": "config", "configMap": {"name": files.config}},
+        {"name": "secret", "secret": {"secretName": files.secret, "defaultMode": 0o440}},
         kube.tmp_volume(),
     ]
     return {

@@ -1,5 +1,6 @@
 """The objects around a single-instance server run as a StatefulSet (MySQL, Redis): its
-ServiceAccount, a headless and a client Service, the StatefulSet, its disruption budget."""
+credentials and config file, its ServiceAccount, a headless and a client Service, the
+StatefulSet, its disruption budget."""
 
 from __future__ import annotations
 
@@ -29,6 +30,33 @@ class StatefulServer:
     pod_spec: k8s.core.v1.PodSpecArgsDict
     protect: bool  # prod: a destroy or a replacing change stops here
     start_timeout: str | None = None  # how long Pulumi waits for a start; None: its default (10 minutes)
+
+
+@dataclass(frozen=True)
+class ServerFiles:
+    """What a server's pod mounts: its credentials (a Secret) and its config file (a ConfigMap)."""
+
+    secret: pulumi.Output[str]
+    config: pulumi.Output[str]
+
+
+def server_files(
+    name: str,
+    *,
+    namespace: pulumi.Input[str],
+    labels: dict[str, str],
+    credentials: dict[str, pulumi.Input[str]],
+    config: dict[str, str],
+    parent: pulumi.Resource,
+) -> ServerFiles:
+    """The Secret `<name>-auth` (every value a secret, mounted as files: never env, never argv) and
+    the ConfigMap `<name>-config` holding the server's config file."""
+    child = pulumi.ResourceOptions(parent=parent)
+    secret = k8s.core.v1.Secret(
+        f"{name}-auth", metadata=kube.metadata(f"{name}-auth", namespace, labels), type="Opaque", string_data=credentials, opts=child
+    )
+    settings = k8s.core.v1.ConfigMap(f"{name}-config", metadata=kube.metadata(f"{name}-config", namespace, labels), data=config, opts=child)
+    return ServerFiles(secret=secret.metadata.name, config=settings.metadata.name)
 
 
 def single_instance_statefulset(server: StatefulServer, *, parent: pulumi.Resource) -> pulumi.Output[str]:

@@ -17,6 +17,15 @@ class NetworkPeer:
 
 
 @dataclass(frozen=True)
+class ClientPods:
+    """Pods that may call a server although they are none of the stack's own: those carrying
+    `label`, in the stack's namespace or in one of `namespaces`."""
+
+    label: dict[str, str]
+    namespaces: list[str]
+
+
+@dataclass(frozen=True)
 class S3Endpoint:
     """An object store's address, as a NetworkPolicy must name it."""
 

@@ -12,13 +12,14 @@ import pulumi_kubernetes as k8s
 from components import kube
 from components.config import Ingress
 from components.kube import PodSelector
-from components.network.peers import BackupPods, NetworkPeer, ServerAccess
+from components.network.peers import BackupPods, ClientPods, NetworkPeer, ServerAccess
 
 
 @dataclass(frozen=True)
 class NetworkPoliciesArgs:
     namespace: pulumi.Input[str]
     app: NetworkPeer  # the API pods and their port
+    app_clients: ClientPods  # who else may call the API
     app_database_clients: list[PodSelector]  # the API's pods that use MySQL (the API, its migrations)
     worker: PodSelector | None  # the worker pods (they use MySQL and Redis); None: no worker
     mysql: ServerAccess | None  # None: MySQL is outside the cluster
@@ -33,7 +34,8 @@ class NetworkPolicies(pulumi.ComponentResource):
     exception: DNS, their server, and the repository's port only.
 
     Who may reach whom is decided here: MySQL admits the API, its migrations, the worker and its
-    own backup pods; Redis admits the API, the worker and its backup pods.
+    own backup pods; Redis admits the API, the worker and its backup pods; the API admits pods
+    labelled as its clients (`ClientPods`) and, with an Ingress, the controller's namespace.
     Kubelet probes come from the node and are not subject to these policies.
     """
 
@@ -51,6 +53,7 @@ class NetworkPolicies(pulumi.ComponentResource):
         if args.redis is not None:
             clients = [args.app.pod_selector, *workers, *_backup_selectors(args.redis)]
             self._policy("redis", args.redis.server.pod_selector, _from_pods(clients, args.redis.server.port))
+        self._policy("app-from-clients", args.app.pod_selector, _from_clients(args.app_clients, args.app.port))
         if args.ingress.enabled:
             controller = {"kubernetes.io/metadata.name": args.ingress.controller_namespace}
             self._policy(
@@ -104,6 +107,16 @@ class NetworkPolicies(pulumi.ComponentResource):
             spec=spec,
             opts=pulumi.ResourceOptions(parent=self),
         )
+
+
+def _from_clients(clients: ClientPods, port: int) -> list[k8s.networking.v1.NetworkPolicyIngressRuleArgsDict]:
+    """The labelled pods of the stack's namespace, and of each namespace named."""
+    peers: list[k8s.networking.v1.NetworkPolicyPeerArgsDict] = [{"podSelector": {"matchLabels": clients.label}}]
+    peers += [
+        {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}, "podSelector": {"matchLabels": clients.label}}
+        for namespace in clients.namespaces
+    ]
+    return [{"from": peers, "ports": [_tcp(port)]}]
 
 
 def _backup_selectors(server: ServerAccess) -> list[PodSelector]:

@@ -9,6 +9,7 @@
 # HEALTHCHECK command, a CRUD round trip with a Bearer key -> server uid != 0, no uv/compiler
 # in the image, no writes outside /tmp -> cleanup (trap on EXIT).
 # Prints one "PASS|FAIL <check>" line per check and the figures; exits 1 on any failure.
+# (Over 300 lines on purpose: one image's life in order, each step's checks beside it.)
 # Environment:
 #   BUILDAH_STORAGE_DRIVER (+ BUILDAH_ROOT / BUILDAH_RUNROOT)  image store; default: overlay in
 #       /var/lib/containers/storage-itest-overlay if the kernel allows it, else vfs (shared store)

@@ -96,23 +96,30 @@ class Workspace:
         return self.project_dir / f"Pulumi.{self.stack}.yaml"
 
     @classmethod
-    def create(cls, root: Path, stack: str, bin_dir: Path) -> Workspace:
+    def create(cls, root: Path, stack: str, bin_dir: Path, program: Path = PROJECT_ROOT) -> Workspace:
+        """A workspace for `stack` with the program in `program` (a checkout: this one by default)."""
         workspace = cls(root=root, stack=stack, bin_dir=bin_dir)
         for directory in ("project", "state", "home", "tmp"):
             (root / directory).mkdir(parents=True)
-        for name in PROGRAM_FILES:
-            source = PROJECT_ROOT / name
-            if source.is_dir():
-                shutil.copytree(source, workspace.project_dir / name, ignore=shutil.ignore_patterns("__pycache__"))
-            else:
-                shutil.copy2(source, workspace.project_dir / name)
-        shutil.copy2(PROJECT_ROOT / f"Pulumi.{stack}.yaml", workspace.stack_file)
-        # The copy runs on the checkout's virtualenv (the one `make venv` built from requirements.txt).
-        project = yaml.safe_load((workspace.project_dir / "Pulumi.yaml").read_text())
-        project["runtime"]["options"]["virtualenv"] = str(PROJECT_ROOT / ".venv")
-        (workspace.project_dir / "Pulumi.yaml").write_text(yaml.safe_dump(project, sort_keys=False))
+        workspace.use_program(program)
+        shutil.copy2(program / f"Pulumi.{stack}.yaml", workspace.stack_file)
         workspace.install_providers()
         return workspace
+
+    def use_program(self, program: Path) -> None:
+        """The program files of `program` in place of the workspace's (its stack file and state stay)."""
+        for name in PROGRAM_FILES:
+            source, target = program / name, self.project_dir / name
+            if target.is_dir():
+                shutil.rmtree(target)  # a copy this workspace made
+            if source.is_dir():
+                shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy2(source, target)
+        # The copy runs on the checkout's virtualenv (the one `make venv` built from requirements.txt).
+        project = yaml.safe_load((self.project_dir / "Pulumi.yaml").read_text())
+        project["runtime"]["options"]["virtualenv"] = str(PROJECT_ROOT / ".venv")
+        (self.project_dir / "Pulumi.yaml").write_text(yaml.safe_dump(project, sort_keys=False))
 
     def install_providers(self) -> None:
         """The providers into this workspace's plugin cache, where the engine takes them silently."""

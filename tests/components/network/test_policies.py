@@ -121,6 +121,28 @@ def test_ingress_controller_reaches_the_app_when_ingress_is_enabled(stack_run: S
     assert _allowed_sources(policy) == [{"namespaceSelector": {"matchLabels": controller}}]
 
 
+def test_the_api_admits_only_pods_labelled_as_its_clients_on_its_port(stack_run: StackRun) -> None:
+    policy = _policies(stack_run)["network-app-from-clients"]
+    (api,) = [workload for workload in workloads(stack_run) if _component(workload) == "api"]
+    label = stack_run.outputs["apiClientLabel"]
+    assert selects(policy["podSelector"]["matchLabels"], pod_labels(api))
+    assert _ports(policy) == [_container_port(api)]
+    assert _allowed_sources(policy) == [{"podSelector": {"matchLabels": label}}]
+    # None of the stack's own workloads carries it: being a client is an opt-in of other pods.
+    assert not [workload.name for workload in workloads(stack_run) if selects(label, pod_labels(workload))]
+
+
+def test_client_namespaces_admit_their_labelled_pods_too(run_with: RunWith) -> None:
+    run = run_with("dev", {"app": {"clientNamespaces": ["frontend"]}})
+    sources = _allowed_sources(_policies(run)["network-app-from-clients"])
+    label = run.outputs["apiClientLabel"]
+    namespace = {"kubernetes.io/metadata.name": "frontend"}
+    assert sources == [
+        {"podSelector": {"matchLabels": label}},
+        {"namespaceSelector": {"matchLabels": namespace}, "podSelector": {"matchLabels": label}},
+    ]
+
+
 def test_no_rule_admits_every_source(stack_run: StackRun) -> None:
     # An ingress rule without `from` (or with an empty selector) would admit any pod.
     for name, policy in _policies(stack_run).items():

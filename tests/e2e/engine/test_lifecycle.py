@@ -1,15 +1,16 @@
 """The real Pulumi engine on each stack, as a user drives it: `pulumi stack init`, secrets set
 with `pulumi config set --secret`, preview, up, an API key rotation, the policy pack, destroy.
+(302 lines: one lifecycle per stack and the tests reading it; it shares its fixture.)
 
 The Kubernetes provider renders to a directory (no cluster): this proves what the engine and
 the providers accept and decide, and that the offline engine behind `make render` agrees
-with them. `make test-engine` runs it with the toolchain from scripts/pulumi-toolchain.
+with them. `make test-engine` runs these and the rest of tests/e2e/engine/ with the toolchain
+from scripts/pulumi-toolchain.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import re
 import shutil
@@ -23,21 +24,21 @@ import pytest
 import yaml
 
 from offline.engine import run_stack
-from offline.paths import BUILD_DIR, PROJECT_ROOT
+from offline.paths import PROJECT_ROOT
 from offline.values import SECRET_SIG_KEY
+
+# A digest-pinned reference: in render mode nothing pulls it.
+from tests.e2e.engine.common import IMAGE, REPORT_DIR
 from tests.support import leaks, manifests
 from tests.support.pulumi_cli import PROJECT, Result, Workspace, toolchain_bin, toolchain_versions
 from tests.support.reports import write_phase_seconds
 from tests.support.stacks import STACKS
 
-# A digest-pinned reference: in render mode nothing pulls it.
-IMAGE = "registry.example.com/platform/fastapi-service:1.0.0@sha256:" + hashlib.sha256(b"engine-test").hexdigest()
 # The one warning the engine may print: the provider's notice that rendered Secrets are
 # plaintext ("rendered YAML will contain ..." in a preview, "rendered file <path> contains ..." in an up).
 RENDER_NOTICE = re.compile(r"^warning: rendered (YAML will contain|file \S+ contains) a secret value in plaintext$")
 # Protected resources stop a destroy with this engine message.
 PROTECT_MESSAGE = "because it is protected"
-REPORT_DIR = BUILD_DIR / "engine"
 
 
 @dataclass
@@ -131,10 +132,6 @@ def _kinds(life: Lifecycle, state: dict[str, Any] | None = None) -> dict[str, di
     return {resource["urn"]: resource for resource in resources}
 
 
-# ---------------------------------------------------------------------------------------
-# Preview and up
-
-
 def test_the_toolchain_is_the_pinned_one() -> None:
     versions = toolchain_versions()
     reported = subprocess.run([str(toolchain_bin() / "pulumi"), "version"], capture_output=True, text=True, check=True)
@@ -151,10 +148,6 @@ def test_up_creates_what_the_program_declares(life: Lifecycle) -> None:
     kubernetes = [resource for resource in life.state["deployment"]["resources"] if resource["type"].startswith("kubernetes:")]
     assert len([resource for resource in kubernetes if resource.get("custom")]) > 15
     assert len(life.rendered) == len([resource for resource in kubernetes if resource["type"] != "pulumi:providers:kubernetes"])
-
-
-# ---------------------------------------------------------------------------------------
-# The offline engine tells the truth
 
 
 def _offline(life: Lifecycle) -> dict[manifests.ObjectKey, dict[str, Any]]:
@@ -191,10 +184,6 @@ def _comparable(manifest: dict[str, Any]) -> dict[str, Any]:
     if manifest["kind"] != "Secret":
         return manifest
     return {**manifest, "data": sorted(manifest.get("data", {})), "stringData": None}
-
-
-# ---------------------------------------------------------------------------------------
-# Secrets
 
 
 def test_stack_file_holds_every_canary_only_encrypted(life: Lifecycle) -> None:
@@ -236,10 +225,6 @@ def test_the_canaries_did_reach_the_rendered_secrets(life: Lifecycle) -> None:
     assert [key for key, value in life.canaries.items() if value not in secret_text] == []
     others = json.dumps([manifest for manifest in life.rendered_after_rotation if manifest["kind"] != "Secret"])
     assert leaks.leaked(leaks.needles(life.canaries), others) == []
-
-
-# ---------------------------------------------------------------------------------------
-# Changes
 
 
 def test_a_second_preview_changes_nothing(life: Lifecycle) -> None:
@@ -289,10 +274,6 @@ def _masked(value: Any) -> Any:
     return value
 
 
-# ---------------------------------------------------------------------------------------
-# Policy pack and destroy
-
-
 def test_the_policy_pack_passes_under_the_real_engine(life: Lifecycle) -> None:
     result = life.phase("policy-preview")
     assert result.returncode == 0
@@ -317,90 +298,7 @@ def test_prod_resources_are_protected_until_unprotected(life: Lifecycle) -> None
         assert first.returncode == 0
 
 
-# ---------------------------------------------------------------------------------------
-# The policy pack refuses what breaks it
-
-
-BREAKING_PROGRAM = """
-import pulumi
-import pulumi_kubernetes as k8s
-
-render = k8s.Provider("render", render_yaml_to_directory=pulumi.Config().require("renderDirectory"))
-k8s.core.v1.Pod(
-    "unpinned",
-    metadata={"namespace": "policy-test"},
-    spec={"containers": [{"name": "app", "image": "nginx:1.27"}]},
-    opts=pulumi.ResourceOptions(provider=render),
-)
-"""
-
-
-def test_a_program_breaking_a_mandatory_policy_fails_the_preview(tmp_path: Path) -> None:
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "Pulumi.yaml").write_text(
-        yaml.safe_dump({"name": "policy-breaker", "runtime": {"name": "python", "options": {"virtualenv": str(PROJECT_ROOT / ".venv")}}})
-    )
-    (project / "__main__.py").write_text(BREAKING_PROGRAM)
-    workspace = Workspace(root=tmp_path, stack="test", bin_dir=toolchain_bin())
-    for directory in ("state", "home", "tmp"):
-        (tmp_path / directory).mkdir()
-    workspace.install_providers()
-    workspace.run("stack", "init", "test")
-    workspace.run("config", "set", "renderDirectory", str(tmp_path / "render"))
-    result = workspace.run("preview", "--policy-pack", str(PROJECT_ROOT / "policy"), check=False)
-    assert result.returncode != 0
-    assert "images-pinned-by-digest" in result.output
-    assert "resource-limits-set" in result.output
-
-
 def test_canary_base64_forms_are_searched() -> None:
     # The leak search looks for Secret data's encoding too, or state holding base64 would pass.
     values = {"apiKeys": "canary-value-0123"}
     assert base64.b64encode(b"canary-value-0123").decode() in leaks.needles(values)
-
-
-# ---------------------------------------------------------------------------------------
-# Generated secrets (the random provider): nothing set, everything still secret
-
-
-@dataclass(frozen=True)
-class GeneratedRun:
-    render_dir: Path
-    results: dict[str, Result]
-
-
-@pytest.fixture(scope="module")
-def generated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GeneratedRun]:
-    root = tmp_path_factory.mktemp("engine-generated")
-    try:
-        workspace = Workspace.create(root, "dev", toolchain_bin())
-        render_dir = root / "render"
-        workspace.run("stack", "init", "dev")
-        workspace.use_prebuilt_image(IMAGE)
-        workspace.set_path("kubernetes.renderDirectory", str(render_dir))
-        results = {
-            "up": workspace.run("up", "--yes"),
-            "export": workspace.run("stack", "export"),
-            "api-key": workspace.run("stack", "output", "apiKey", "--show-secrets"),
-            "preview-unchanged": workspace.run("preview", "--expect-no-changes"),
-        }
-        yield GeneratedRun(render_dir, results)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def test_generated_passwords_are_stable_secrets_that_reach_the_cluster(generated: GeneratedRun) -> None:
-    results = generated.results
-    exported = results["export"].json()["deployment"]["resources"]
-    passwords = [resource for resource in exported if resource["type"] == "random:index/randomPassword:RandomPassword"]
-    assert passwords, "an unset secret is generated by pulumi_random"
-    for password in passwords:
-        assert set(password["outputs"]["result"]) == {SECRET_SIG_KEY, "ciphertext"}, password["urn"]
-    api_key = results["api-key"].stdout.strip()
-    assert len(api_key) >= 32
-    assert api_key not in results["export"].stdout
-    rendered = manifests.read_rendered(generated.render_dir)
-    (secret,) = [manifest for manifest in rendered if manifest["kind"] == "Secret" and "api_keys" in manifest.get("data", {})]
-    assert base64.b64decode(secret["data"]["api_keys"]).decode() == api_key
-    assert results["preview-unchanged"].returncode == 0
