@@ -63,9 +63,9 @@ class AppImage(pulumi.ComponentResource):
                     platform=config.platform,
                     args={arg: value for arg, value in base_images.items() if value is not None},
                     builder_version=docker.BuilderVersion.BUILDER_BUILD_KIT,
+                    network="host" if config.build_network == "host" else None,
                 ),
                 registry=self._registry(),
-                skip_push=not config.push,
                 opts=pulumi.ResourceOptions(parent=self),
             )
             # The digest, not the tag: a new build always changes the pod template and rolls out.

@@ -85,7 +85,11 @@ class ImageConfig(Section):
     registry: RegistryHost = Field(default="localhost:5001", description="build: the registry host[:port] the image is named for")
     repository: RepositoryPath = Field(default="fastapi-service", description="build: the repository path in the registry")
     platform: Literal["linux/amd64", "linux/arm64"] = Field(default="linux/amd64", description="build: the target platform")
-    push: bool = Field(default=False, description="build: push the image (the cluster pulls it from the registry)")
+    push: bool = Field(default=True, description="build: push the image to the registry the cluster pulls it from (must be true)")
+    build_network: Literal["default", "host"] = Field(
+        default="default",
+        description="build: the network of the build's RUN steps: the daemon's default, or host (a daemon without a bridge network)",
+    )
     registry_username: str | None = Field(default=None, description="User for a private registry; with the registryPassword secret")
     python_image: ImageReference | None = Field(
         default=None, description="build: the Python base image; unset: app/Dockerfile's pinned default"

@@ -75,11 +75,19 @@ def _image_mode(facts: Facts) -> Iterator[Problem]:
     if image.mode == "prebuilt":
         if image.reference is None:
             yield Problem("image.reference", "mode 'prebuilt' needs the image to run")
-        yield from _unused(
-            image, "image", ("registry", "repository", "platform", "push", "python_image", "uv_image"), "when image.mode is 'prebuilt'"
-        )
+        built = ("registry", "repository", "platform", "push", "build_network", "python_image", "uv_image")
+        yield from _unused(image, "image", built, "when image.mode is 'prebuilt'")
     else:
         yield from _unused(image, "image", ("reference",), "when image.mode is 'build' (the image is named from registry/repository)")
+        if not image.push:
+            # pulumi-docker then has no registry digest to give (its repoDigest is the bare image
+            # id), and the pods pull by digest with imagePullPolicy Always: nothing could run.
+            yield Problem(
+                "image.push",
+                "false leaves the image in the local Docker daemon, where the cluster cannot pull it by digest: push to a "
+                "registry the cluster pulls from (image.push true, image.registry e.g. a local registry on localhost:5001), "
+                "or build and load it yourself and run it with image.mode 'prebuilt'",
+            )
 
 
 @rule

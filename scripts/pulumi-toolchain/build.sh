@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Pulumi toolchain for machines that reach the Go module proxy but no release downloads:
 # the CLI and the Kubernetes provider built from Go modules, the Python language host and the
-# random provider copied from a prebuilt directory (checksums checked), all in one bin
+# random and docker providers copied from a prebuilt directory (checksums checked), all in one bin
 # directory of a cache outside the repository, keyed by versions and reused.
 #
 # Usage: scripts/pulumi-toolchain/build.sh [--force] [--relock] [--install-plugins] [--print-env]
@@ -61,7 +61,7 @@ fi
 # shellcheck source=versions.env
 . "$HERE/versions.env"
 GMB_HERE="$HERE"
-GMB_KEY="cli-${PULUMI_CLI_VERSION}_kubernetes-${PULUMI_KUBERNETES_VERSION}_random-${PULUMI_RANDOM_VERSION}_python-${PULUMI_LANGUAGE_PYTHON_VERSION}"
+GMB_KEY="cli-${PULUMI_CLI_VERSION}_kubernetes-${PULUMI_KUBERNETES_VERSION}_random-${PULUMI_RANDOM_VERSION}_docker-${PULUMI_DOCKER_VERSION}_python-${PULUMI_LANGUAGE_PYTHON_VERSION}"
 GMB_CACHE_ROOT="${PULUMI_TOOLCHAIN_CACHE:-$HOME/.cache/fastapi-service/pulumi-toolchain}"
 GMB_JOBS="${PULUMI_TOOLCHAIN_JOBS:-2}"
 BIN="$GMB_CACHE_ROOT/$GMB_KEY/bin"
@@ -73,8 +73,12 @@ install_plugins() {
 	[ "$INSTALL_PLUGINS" = 1 ] || return 0
 	local name version installed
 	installed="$("$BIN/pulumi" plugin ls --json 2>/dev/null || echo '[]')"
-	for name in kubernetes random; do
-		if [ "$name" = kubernetes ]; then version="$PULUMI_KUBERNETES_VERSION"; else version="$PULUMI_RANDOM_VERSION"; fi
+	for name in kubernetes random docker; do
+		case "$name" in
+		kubernetes) version="$PULUMI_KUBERNETES_VERSION" ;;
+		random) version="$PULUMI_RANDOM_VERSION" ;;
+		docker) version="$PULUMI_DOCKER_VERSION" ;;
+		esac
 		if printf '%s' "$installed" | python3 -c 'import json, sys; sys.exit(not any(p["name"] == sys.argv[1] and p["kind"] == "resource" and p.get("version") == sys.argv[2] for p in json.load(sys.stdin)))' "$name" "$version"; then
 			continue
 		fi
@@ -99,7 +103,7 @@ prebuilt_dir() {
 	done
 	return 1
 }
-PREBUILT="$(prebuilt_dir)" || die "no prebuilt plugin directory: set PULUMI_PREBUILT_DIR to the folder holding pulumi-language-python and pulumi-resource-random (looked in \$PULUMI_PREBUILT_DIR, $REPO_ROOT/../shared/toolchain/bin, /work/shared/toolchain/bin)"
+PREBUILT="$(prebuilt_dir)" || die "no prebuilt plugin directory: set PULUMI_PREBUILT_DIR to the folder holding pulumi-language-python, pulumi-resource-random and pulumi-resource-docker (looked in \$PULUMI_PREBUILT_DIR, $REPO_ROOT/../shared/toolchain/bin, /work/shared/toolchain/bin)"
 check_prebuilt() { # check_prebuilt DIR [DIR]: every file of prebuilt.sha256 present in one of them, checksum equal
 	local sum file actual
 	while read -r sum file; do
@@ -163,10 +167,11 @@ gmb_build kubernetes "$NEW/plugins/pulumi-resource-kubernetes" "pulumi-resource-
 # The language host beside `pulumi`, where the engine looks for bundled language plugins.
 install -m 0755 "$PREBUILT/pulumi-language-python" "$NEW/bin/pulumi-language-python"
 install -m 0755 "$PREBUILT/pulumi-resource-random" "$NEW/plugins/pulumi-resource-random"
+install -m 0755 "$PREBUILT/pulumi-resource-docker" "$NEW/plugins/pulumi-resource-docker"
 check_prebuilt "$NEW/bin" "$NEW/plugins"
 
 # --- publish --------------------------------------------------------------------------------
-for f in bin/pulumi bin/pulumi-language-python bin/pulumi-language-python-exec plugins/pulumi-resource-kubernetes plugins/pulumi-resource-random; do
+for f in bin/pulumi bin/pulumi-language-python bin/pulumi-language-python-exec plugins/pulumi-resource-kubernetes plugins/pulumi-resource-random plugins/pulumi-resource-docker; do
 	[ -x "$NEW/$f" ] || gmb_die "$f was not produced"
 done
 "$NEW/bin/pulumi" version >/dev/null || gmb_die "the built pulumi does not run"

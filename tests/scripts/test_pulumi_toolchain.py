@@ -30,6 +30,7 @@ def test_the_sdks_are_pinned_to_the_toolchains_versions() -> None:
     assert pins["pulumi"] == versions["PULUMI_SDK_VERSION"]
     assert pins["pulumi-kubernetes"] == versions["PULUMI_KUBERNETES_VERSION"]
     assert pins["pulumi-random"] == versions["PULUMI_RANDOM_VERSION"]
+    assert pins["pulumi-docker"] == versions["PULUMI_DOCKER_VERSION"]
 
 
 def test_versions_are_written_in_one_place() -> None:
@@ -37,7 +38,7 @@ def test_versions_are_written_in_one_place() -> None:
     versions = toolchain_versions()
     for path in (PROJECT_ROOT / "Makefile", PROJECT_ROOT / ".ci" / "run", BUILD, PROJECT_ROOT / "policy" / "requirements.txt"):
         text = path.read_text()
-        for name in ("PULUMI_CLI_VERSION", "PULUMI_KUBERNETES_VERSION", "PULUMI_RANDOM_VERSION"):
+        for name in ("PULUMI_CLI_VERSION", "PULUMI_KUBERNETES_VERSION", "PULUMI_RANDOM_VERSION", "PULUMI_DOCKER_VERSION"):
             assert f"={versions[name]}" not in text, f"{path.name} repeats {name}"
     assert "-r ../requirements-dev.txt" in (PROJECT_ROOT / "policy" / "requirements.txt").read_text()
 
@@ -45,7 +46,7 @@ def test_versions_are_written_in_one_place() -> None:
 def test_every_prebuilt_plugin_has_a_committed_checksum() -> None:
     lines = (TOOLCHAIN / "prebuilt.sha256").read_text().splitlines()
     entries = {name: digest for digest, name in (line.split() for line in lines if line.strip())}
-    assert {Path(name).name for name in entries} == {"pulumi-language-python", "pulumi-resource-random"}
+    assert {Path(name).name for name in entries} == {"pulumi-language-python", "pulumi-resource-random", "pulumi-resource-docker"}
     assert all(re.fullmatch(r"[0-9a-f]{64}", digest) for digest in entries.values())
 
 

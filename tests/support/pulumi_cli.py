@@ -25,8 +25,10 @@ from offline.paths import PROJECT_ROOT
 
 PROJECT = "fastapi-service"
 COMMAND_TIMEOUT_SECONDS = 900.0
-# The program's files: what a user's checkout holds for `pulumi up` (app/ only matters in build mode).
-PROGRAM_FILES = ("Pulumi.yaml", "__main__.py", "components")
+# The program's files: what a user's checkout holds for `pulumi up` (app/ is the image's build context).
+PROGRAM_FILES = ("Pulumi.yaml", "__main__.py", "components", "app")
+# What a checkout holds that no program reads: virtualenvs and caches.
+NOT_PROGRAM = shutil.ignore_patterns("__pycache__", ".venv", ".mypy_cache", ".pytest_cache", ".ruff_cache")
 VERSIONS_FILE = PROJECT_ROOT / "scripts" / "pulumi-toolchain" / "versions.env"
 
 
@@ -86,6 +88,7 @@ class Workspace:
     bin_dir: Path
     passphrase: str = field(default_factory=lambda: secrets.token_hex(16))
     transcript: list[Result] = field(default_factory=list)
+    environment: dict[str, str] = field(default_factory=dict)  # for every command (e.g. DOCKER_HOST)
 
     @property
     def project_dir(self) -> Path:
@@ -113,7 +116,7 @@ class Workspace:
             if target.is_dir():
                 shutil.rmtree(target)  # a copy this workspace made
             if source.is_dir():
-                shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+                shutil.copytree(source, target, ignore=NOT_PROGRAM)
             else:
                 shutil.copy2(source, target)
         # The copy runs on the checkout's virtualenv (the one `make venv` built from requirements.txt).
@@ -124,7 +127,8 @@ class Workspace:
     def install_providers(self) -> None:
         """The providers into this workspace's plugin cache, where the engine takes them silently."""
         versions = toolchain_versions()
-        for name, version in (("kubernetes", versions["PULUMI_KUBERNETES_VERSION"]), ("random", versions["PULUMI_RANDOM_VERSION"])):
+        providers = {"kubernetes": "PULUMI_KUBERNETES_VERSION", "random": "PULUMI_RANDOM_VERSION", "docker": "PULUMI_DOCKER_VERSION"}
+        for name, version in ((name, versions[key]) for name, key in providers.items()):
             binary = self.bin_dir.parent / "plugins" / f"pulumi-resource-{name}"
             self.run("plugin", "install", "resource", name, version, "--file", str(binary))
 
@@ -141,6 +145,7 @@ class Workspace:
             "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
             "PULUMI_SKIP_CONFIRMATIONS": "true",
             "PYTHONDONTWRITEBYTECODE": "1",
+            **self.environment,
         }
 
     def run(self, *args: str, check: bool = True, stdin: str | None = None, extra_env: Mapping[str, str] | None = None) -> Result:

@@ -244,6 +244,16 @@ def test_a_change_to_locked_volumes_is_refused_with_the_safe_ways_to_make_it() -
         assert essential in problem.reason
 
 
+def test_a_build_that_is_not_pushed_is_refused_naming_what_to_set_instead() -> None:
+    # pulumi-docker gives no registry digest for an image it did not push, and the pods pull by digest.
+    with pytest.raises(ConfigError) as raised:
+        _parse("dev", {"image": {"mode": "build", "registry": "localhost:5001", "push": False}})
+    (problem,) = raised.value.problems
+    assert problem.key == f"{P}:image.push"
+    for essential in ("cannot pull it by digest", "image.push true", "image.registry", "image.mode 'prebuilt'"):
+        assert essential in problem.reason
+
+
 GOOD_VALUES = [
     pytest.param({"mysql": {"backup": {"enabled": True, "schedule": "@daily"}}}, id="cron-macro"),
     pytest.param({"app": {"ingress": {"enabled": True, "host": "*.example.com"}}}, id="wildcard-host"),

@@ -30,7 +30,7 @@ def _program_at(commit: str, directory: Path) -> Path:
     if known.returncode != 0:
         pytest.fail(f"commit {commit} is not in this checkout's history (a shallow clone?): `git fetch --unshallow` first")
     directory.mkdir()
-    files = ["Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "__main__.py", "components"]
+    files = ["Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "__main__.py", "components", "app"]
     archive = subprocess.run(["git", "-C", str(PROJECT_ROOT), "archive", commit, *files], capture_output=True, check=True)
     subprocess.run(["tar", "-x", "-C", str(directory)], input=archive.stdout, check=True)
     return directory
