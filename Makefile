@@ -104,8 +104,13 @@ test-cluster: $(VENV)/.installed ## `pulumi up` on both stacks against a real AP
 	PULUMI_TOOLCHAIN_BIN="$$bin" CLUSTER_BIN="$$cluster" $(PY) -m pytest tests/e2e/test_control_plane.py
 
 .PHONY: test-engine
-test-engine: $(VENV)/.installed ## The real Pulumi engine on both stacks: secrets, preview, up, rotation, policy pack, destroy
+test-engine: packages-docker packages-image $(VENV)/.installed ## The real Pulumi engine on both stacks: secrets, preview, up, rotation, policy pack, upgrade, image.mode build with Docker, destroy
 	bin="$$($(PULUMI_TOOLCHAIN) | tail -n1)" && PULUMI_TOOLCHAIN_BIN="$$bin" $(PY) -m pytest tests/e2e/engine
+
+# The node's binaries and images build on first use (scripts/node/README.md: ~25 min cold, ~30 s warm).
+.PHONY: test-node
+test-node: packages-test packages-node packages-docker packages-image $(VENV)/.installed $(APP_STAMP) backup-tools ## Both stacks on a real Kubernetes node: pulumi up with the image built by pulumi-docker, traffic, NetworkPolicies, rollouts and faults under load, backups restored, drift, destroy
+	bin="$$($(PULUMI_TOOLCHAIN) | tail -n1)" && PULUMI_TOOLCHAIN_BIN="$$bin" $(PY) -m pytest tests/e2e/node
 
 .PHONY: test-app
 test-app: packages-test $(APP_STAMP) ## The service's lint, types and tests against real MariaDB and Redis

@@ -16,7 +16,7 @@ STOP_TIMEOUT_SECONDS = 20.0
 INSTALL_DB_TIMEOUT_SECONDS = 120.0
 SQL_TIMEOUT_SECONDS = 60.0
 POLL_SECONDS = 0.05
-# `make test` installs them (scripts/lib/debian-packages.sh); a bare pytest names the command.
+# `make test` installs them (scripts/system-packages.sh); a bare pytest names the command.
 INSTALL_HINT = "Debian: apt-get install mariadb-server redis-server busybox"
 
 

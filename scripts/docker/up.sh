@@ -5,13 +5,14 @@
 # the user runs: its own socket, no bridge, no iptables rules (builds use `image.buildNetwork:
 # host`), no /var/lib/docker.
 #
-# Usage: scripts/docker/up.sh [--registry-auth USER] [--registry-address HOST:PORT] RUN_DIR
+# Usage: scripts/docker/up.sh [--registry-auth USER] [--registry-address HOST:PORT | --use-registry HOST:PORT] RUN_DIR
 #
 #   --registry-auth USER      the registry asks for USER's password (htpasswd, bcrypt); the
 #                             password is written to RUN_DIR/registry-password (mode 0600)
 #   --registry-address A      where the registry listens (default 127.0.0.1 on a free port);
 #                             dockerd treats 127.0.0.0/8 as plain HTTP, any other is added to
 #                             its insecure-registries
+#   --use-registry A          start no registry: push to the one at A (e.g. a node's), plain HTTP
 #   stdout: RUN_DIR/docker.env as the LAST line: DOCKER_HOST, REGISTRY (host:port), and
 #           REGISTRY_USER when authenticated (sourceable)
 #   stderr: log; on failure the tail of the log concerned.
@@ -25,11 +26,12 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 . "$HERE/../lib/common.sh"
 export LOG_PREFIX=docker-up
 
-AUTH_USER="" ADDRESS="" RUN_ARG=""
+AUTH_USER="" ADDRESS="" RUN_ARG="" OWN_REGISTRY=1
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--registry-auth) AUTH_USER="${2:?--registry-auth needs a user}"; shift 2 ;;
 	--registry-address) ADDRESS="${2:?--registry-address needs HOST:PORT}"; shift 2 ;;
+	--use-registry) ADDRESS="${2:?--use-registry needs HOST:PORT}"; OWN_REGISTRY=0; shift 2 ;;
 	-h | --help) awk 'NR > 1 { if (!/^#/) exit; sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}" >&2; exit 0 ;;
 	-*) die "unknown option $1 (try --help)" ;;
 	*) [ -z "$RUN_ARG" ] || die "one RUN_DIR only"; RUN_ARG="$1"; shift ;;
@@ -64,38 +66,35 @@ on_exit() {
 trap on_exit EXIT
 
 # --- the registry ---------------------------------------------------------------------------
-if [ -z "$ADDRESS" ]; then
-	ADDRESS="127.0.0.1:$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+start_registry() {
+	if [ -z "$ADDRESS" ]; then
+		ADDRESS="127.0.0.1:$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+	fi
+	local auth=""
+	if [ -n "$AUTH_USER" ]; then
+		umask 077
+		python3 -c 'import secrets; print(secrets.token_urlsafe(24))' >"$RUN/registry-password"
+		htpasswd -Bbn "$AUTH_USER" "$(cat "$RUN/registry-password")" >"$RUN/registry/htpasswd" 2>/dev/null
+		umask 022
+		auth="$(printf 'auth:\n  htpasswd:\n    realm: fastapi-service-test\n    path: %s' "$RUN/registry/htpasswd")"
+	fi
+	printf '%s\n' \
+		"version: 0.1" "log:" "  level: info" \
+		"storage:" "  filesystem:" "    rootdirectory: $RUN/registry/storage" "  delete:" "    enabled: true" \
+		"http:" "  addr: $ADDRESS" "$auth" >"$RUN/registry/config.yml"
+	docker-registry serve "$RUN/registry/config.yml" </dev/null >"$RUN/logs/registry.log" 2>&1 &
+	echo $! >"$RUN/pids/registry.pid"
+	registry_up() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$ADDRESS/v2/")" != 000 ]; }
+	WAIT_ALIVE="pid_is $(cat "$RUN/pids/registry.pid") $RUN/" wait_for "the registry on $ADDRESS" 30 registry_up ||
+		die "the registry did not answer on $ADDRESS"
+	log "registry on $ADDRESS${AUTH_USER:+ (htpasswd: $AUTH_USER)}"
+}
+if [ "$OWN_REGISTRY" = 1 ]; then
+	start_registry
+else
+	[ -z "$AUTH_USER" ] || die "--registry-auth is for the registry up.sh starts, not one given with --use-registry"
+	log "pushing to the registry at $ADDRESS (not started here)"
 fi
-auth=""
-if [ -n "$AUTH_USER" ]; then
-	umask 077
-	python3 -c 'import secrets; print(secrets.token_urlsafe(24))' >"$RUN/registry-password"
-	htpasswd -Bbn "$AUTH_USER" "$(cat "$RUN/registry-password")" >"$RUN/registry/htpasswd" 2>/dev/null
-	umask 022
-	auth="auth:
-  htpasswd:
-    realm: fastapi-service-test
-    path: $RUN/registry/htpasswd"
-fi
-cat >"$RUN/registry/config.yml" <<EOF
-version: 0.1
-log:
-  level: info
-storage:
-  filesystem:
-    rootdirectory: $RUN/registry/storage
-  delete:
-    enabled: true
-http:
-  addr: $ADDRESS
-$auth
-EOF
-docker-registry serve "$RUN/registry/config.yml" </dev/null >"$RUN/logs/registry.log" 2>&1 &
-echo $! >"$RUN/pids/registry.pid"
-registry_up() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$ADDRESS/v2/")" != 000 ]; }
-WAIT_ALIVE="pid_is $(cat "$RUN/pids/registry.pid") $RUN/" wait_for "the registry on $ADDRESS" 30 registry_up || die "the registry did not answer on $ADDRESS"
-log "registry on $ADDRESS${AUTH_USER:+ (htpasswd: $AUTH_USER)}"
 
 # --- dockerd ----------------------------------------------------------------------------------
 insecure=()

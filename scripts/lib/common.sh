@@ -14,8 +14,8 @@ die() {
 # seconds_since START: seconds (one decimal) since START, an $EPOCHREALTIME value.
 seconds_since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
 
-# step NAME FUNCTION [ARG...]: run FUNCTION and log one status line with its time. STEP is
-# the running step's name (for messages on failure).
+# step NAME FUNCTION [ARG...]: run FUNCTION and log one status line with its time (and
+# STEP_NOTE, if FUNCTION sets it). STEP is the running step's name (for messages on failure).
 STEP=""
 step() {
 	local name="$1" t0=$EPOCHREALTIME
@@ -23,6 +23,7 @@ step() {
 	STEP="$name"
 	"$@"
 	log "$(printf '%-14s' "$name") ok in $(seconds_since "$t0") s${STEP_NOTE:+: $STEP_NOTE}"
+	# shellcheck disable=SC2034 # STEP is read by the caller's failure messages
 	STEP="" STEP_NOTE=""
 }
 

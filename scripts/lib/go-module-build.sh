@@ -7,6 +7,7 @@
 #   GMB_HERE        its script directory (lock/<module>.go.sum lives there)
 #   GMB_CACHE_ROOT  the cache root; GMB_KEY the version key (the cache directory's name)
 #   GMB_RELOCK      1: write lock/ from what resolves; 0: verify against it
+#   GMB_FORCE       1: build even when the cache is complete (optional; --relock implies it)
 #   GMB_JOBS        go build -p
 # and gets: GO, GMB_PREFIX (the published directory), GMB_NEW (where the build goes, renamed
 # to GMB_PREFIX by `gmb_publish`), GMB_WORK (the wrapper modules), GMB_T0 (start, $SECONDS).
@@ -39,7 +40,7 @@ gmb_start() {
 		gmb_log "another build of $GMB_KEY is running: waiting for it"
 		flock 9
 	fi
-	if [ "$GMB_RELOCK" != 1 ] && gmb_cached; then
+	if [ "$GMB_RELOCK" != 1 ] && [ "${GMB_FORCE:-0}" != 1 ] && gmb_cached; then
 		gmb_log "built by a concurrent run: $GMB_PREFIX"
 		return 1
 	fi

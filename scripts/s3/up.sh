@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Start a throwaway S3-compatible object store (SeaweedFS `weed server -s3`)
-# on free random 127.0.0.1 ports, everything kept inside RUN_DIR.
+# on free random 127.0.0.1 (or S3_BIND_ADDRESS) ports, everything kept inside RUN_DIR.
 #
 # Usage: scripts/s3/up.sh RUN_DIR
 #
 # Env: S3_BUCKET         create this bucket once S3 answers (optional; either
 #                        way, ready means an object was written and read back)
 #      S3_UP_TIMEOUT     seconds to wait for readiness (default 60)
+#      S3_BIND_ADDRESS   the address weed listens on and S3_ENDPOINT names (default
+#                        127.0.0.1; scripts/node/up.sh runs it in the node's network
+#                        namespace on the node IP, so pods reach it)
 #      S3_REGION         region written to credentials.env (default us-east-1;
 #                        SeaweedFS accepts any region in the signature)
 #      S3_PRIVATE_TMP    auto|1|0: run weed in a private mount namespace whose
@@ -48,6 +51,7 @@ mkdir -p "$1"
 RUN_DIR="$(cd "$1" && pwd -P)"
 case "$RUN_DIR" in / | /tmp) die "RUN_DIR must be a directory of its own, not $RUN_DIR" ;; esac
 TIMEOUT="${S3_UP_TIMEOUT:-60}"
+BIND="${S3_BIND_ADDRESS:-127.0.0.1}"
 REGION="${S3_REGION:-us-east-1}"
 PIDFILE="$RUN_DIR/pids/weed.pid"
 LOGFILE="$RUN_DIR/logs/weed.log"
@@ -79,15 +83,15 @@ chmod 0700 "$RUN_DIR/tmp" "$RUN_DIR/home"
 # Eight distinct free ports, held open together while picking them so that
 # none repeats.
 read -r P_MASTER P_MASTER_GRPC P_VOLUME P_VOLUME_GRPC P_FILER P_FILER_GRPC P_S3 P_S3_GRPC < <(python3 -c '
-import socket
+import socket, sys
 socks = []
 for _ in range(8):
     s = socket.socket()
-    s.bind(("127.0.0.1", 0))
+    s.bind((sys.argv[1], 0))
     socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))')
+print(" ".join(str(s.getsockname()[1]) for s in socks))' "$BIND")
 cat >"$RUN_DIR/ports.env" <<EOF
-# Ports of weed for $RUN_DIR, all bound on 127.0.0.1 (no auth except S3).
+# Ports of weed for $RUN_DIR, all bound on $BIND (no auth except S3).
 S3_PORT=$P_S3
 S3_GRPC_PORT=$P_S3_GRPC
 MASTER_PORT=$P_MASTER
@@ -100,7 +104,7 @@ EOF
 
 KEY_ID="$(python3 -c 'import secrets, string; a = string.ascii_uppercase + string.digits; print("AK" + "".join(secrets.choice(a) for _ in range(18)))')"
 SECRET="$(python3 -c 'import secrets, string; a = string.ascii_letters + string.digits; print("".join(secrets.choice(a) for _ in range(40)))')"
-ENDPOINT="http://127.0.0.1:$P_S3"
+ENDPOINT="http://$BIND:$P_S3"
 (
 	umask 077
 	cat >"$RUN_DIR/s3.json" <<EOF
@@ -135,7 +139,7 @@ EOF
 ARGS=(
 	-logtostderr=true
 	server
-	-ip=127.0.0.1 -ip.bind=127.0.0.1
+	-ip="$BIND" -ip.bind="$BIND"
 	-dir="$RUN_DIR/data"
 	-master.port="$P_MASTER" -master.port.grpc="$P_MASTER_GRPC"
 	-master.telemetry=false

@@ -41,12 +41,17 @@ class DockerDaemon:
     standins: dict[str, str] = field(default_factory=dict)  # build arg -> the stand-in image
 
     @classmethod
-    def start(cls, run_dir: Path, *, registry_user: str | None = None, registry_address: str | None = None) -> DockerDaemon:
+    def start(
+        cls, run_dir: Path, *, registry_user: str | None = None, registry_address: str | None = None, use_registry: str | None = None
+    ) -> DockerDaemon:
+        """Its own registry (on `registry_address`, default a free 127.0.0.1 port), or the one at `use_registry`."""
         args = [str(SCRIPTS / "up.sh")]
         if registry_user:
             args += ["--registry-auth", registry_user]
         if registry_address:
             args += ["--registry-address", registry_address]
+        if use_registry:
+            args += ["--use-registry", use_registry]
         started = subprocess.run([*args, str(run_dir)], capture_output=True, text=True, timeout=300, check=False)
         if started.returncode != 0:
             raise AssertionError(f"scripts/docker/up.sh failed ({started.returncode}):\n{started.stderr[-4000:]}")
