@@ -20,7 +20,7 @@ from bench.harness.log import log
 from bench.harness.testbed import Testbed
 from bench.paths import OUT
 from bench.report.markdown import markdown
-from bench.report.plots import plots
+from bench.report.plots import PlotError, plots
 from bench.scenarios import NAMES, SCENARIOS
 from bench.targets.judge import judge
 
@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         "smoke": args.smoke,
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "host": f"{os.cpu_count()} CPUs, {os.uname().sysname} {os.uname().release}",
+        "load_start": list(os.getloadavg()),
         "errors": [],
     }
     base = Path(tempfile.mkdtemp(prefix="bench-"))
@@ -73,16 +74,29 @@ def main(argv: list[str] | None = None) -> int:
             testbed.close()
         shutil.rmtree(base, ignore_errors=True)
 
+    results["load_end"] = list(os.getloadavg())
+    broke = _write_outputs(results) or broke
+    return 1 if broke else 0
+
+
+def _write_outputs(results: dict[str, Any]) -> bool:
+    """results.json, the plots, results.md; True when the plots failed."""
     results["targets"] = judge(results)
     results_json = OUT / "results.json"
     _write_json(results_json, results)  # the plots read it
-    results["plots"] = plots(results_json, OUT)
+    failed = False
+    try:
+        results["plots"] = plots(results_json, OUT)
+    except PlotError as exc:
+        failed = True
+        results["plots"] = f"failed: {exc}"
+        results["errors"].append(f"plots: {exc}")
     _write_json(results_json, results)
     report = markdown(results)
     (OUT / "results.md").write_text(report)
     print(report)
     log(f"wrote {results_json}, {OUT / 'results.md'} (plots: {results['plots']})")
-    return 1 if broke else 0
+    return failed
 
 
 def _write_json(path: Path, results: dict[str, Any]) -> None:

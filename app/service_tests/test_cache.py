@@ -8,10 +8,10 @@ from fastapi import FastAPI
 from prometheus_client import REGISTRY
 
 from service.api import items
+from service.api.items import ItemReadRoute
 from service.cache import Cache
 from service.config import Settings
 from service.deps import get_cache
-from service.middleware import CachedItemReadMiddleware
 from service.schemas import MAX_ITEM_ID
 from service_tests.api import create_item, route_of
 from service_tests.testbed import database, redis_client
@@ -69,41 +69,57 @@ def _comparable(response: httpx.Response) -> tuple[int, bytes, list[tuple[str, s
     return response.status_code, response.content, headers
 
 
-async def test_cache_hit_fast_path_answers_like_the_route(
-    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+async def through_fastapi(app: FastAPI, client: httpx.AsyncClient, path: str) -> httpx.Response:
+    """GET `path` through FastAPI's dependency solver: any dependency override makes ItemReadRoute step aside."""
+    app.dependency_overrides[get_cache] = get_cache
+    try:
+        return await client.get(path)
+    finally:
+        app.dependency_overrides.clear()
+
+
+async def test_item_reads_called_directly_answer_as_through_fastapi(
+    app: FastAPI, client: httpx.AsyncClient, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    served: list[bool] = []
-    original = CachedItemReadMiddleware._serve_hit
+    direct: list[int] = []
+    original = ItemReadRoute.call_endpoint
 
-    async def spy(self: CachedItemReadMiddleware, *args: Any) -> bool:
-        result = await original(self, *args)
-        served.append(result)
-        return result
+    async def spy(self: ItemReadRoute, request: Any) -> Any:
+        response = await original(self, request)
+        if response is not None:
+            direct.append(response.status_code)
+        return response
 
-    monkeypatch.setattr(CachedItemReadMiddleware, "_serve_hit", spy)
+    monkeypatch.setattr(ItemReadRoute, "call_endpoint", spy)
     created = await create_item(client)
+    path = f"/api/v1/items/{created['id']}"
     hits_before = REGISTRY.get_sample_value("service_cache_requests_total", {"result": "hit"}) or 0.0
-    fast = await client.get(f"/api/v1/items/{created['id']}", headers={"X-Request-ID": "fast-1"})
-    assert served == [True]
-    assert fast.headers["x-request-id"] == "fast-1"
+    hit = await client.get(path, headers={"X-Request-ID": "direct-1"})
+    assert (hit.headers["x-request-id"], hit.headers["x-cache"]) == ("direct-1", "hit")
     assert REGISTRY.get_sample_value("service_cache_requests_total", {"result": "hit"}) == hits_before + 1
     route = route_of(app, items.get_item).path
     assert (
         REGISTRY.get_sample_value("http_requests_total", {"method": "GET", "route": route, "status": "200"}) or 0.0
     ) >= 1
-    # Any dependency override makes the fast path step aside: the full route answers.
-    app.dependency_overrides[get_cache] = get_cache
-    try:
-        full = await client.get(f"/api/v1/items/{created['id']}")
-    finally:
-        app.dependency_overrides.clear()
-    assert served == [True, False]
-    assert _comparable(fast) == _comparable(full)
-    assert fast.headers["x-cache"] == "hit"
-    assert fast.json() == created
+    assert _comparable(hit) == _comparable(await through_fastapi(app, client, path))
+    with redis_client(redis_server) as r:
+        r.flushdb()
+    miss = await client.get(path)
+    with redis_client(redis_server) as r:
+        r.flushdb()
+    assert (miss.headers["x-cache"], _comparable(miss)) == (
+        "miss",
+        _comparable(await through_fastapi(app, client, path)),
+    )
+    missing = await client.get("/api/v1/items/424242")  # get_item's 404, raised through the direct call
+    assert (missing.status_code, _comparable(missing)) == (
+        404,
+        _comparable(await through_fastapi(app, client, "/api/v1/items/424242")),
+    )
+    assert direct == [200, 200]  # the hit and the miss; the 404 raised; the FastAPI calls never came here
 
 
-async def test_cache_hit_fast_path_leaves_everything_else_to_the_route(client: httpx.AsyncClient) -> None:
+async def test_item_reads_leave_what_does_not_validate_to_fastapi(client: httpx.AsyncClient) -> None:
     created = await create_item(client)
     item_id = created["id"]
     missing = await client.get(f"/api/v1/items/{item_id}", headers={"Authorization": ""})

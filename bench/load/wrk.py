@@ -43,10 +43,12 @@ def wrk(url: str, conns: int, seconds: float, script: Path | None = None, env: d
     if script:
         argv += ["-s", str(script)]
     argv.append(url)
-    out = subprocess.run(
+    res = subprocess.run(
         argv, check=False, capture_output=True, text=True, timeout=seconds + EXIT_SLACK_S, env={**os.environ, **(env or {})}
-    ).stdout
-    return parse(out)
+    )
+    if res.returncode != 0:
+        raise RuntimeError(f"wrk exit {res.returncode}: {res.stderr[-800:] or res.stdout[-800:]}")
+    return parse(res.stdout)
 
 
 def parse(out: str) -> WrkRun:

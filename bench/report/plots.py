@@ -16,8 +16,13 @@ DRAW_TIMEOUT_S = 120
 PROBE_TIMEOUT_S = 60
 
 
+class PlotError(RuntimeError):
+    """draw_plots.py ran and failed: the bench fails."""
+
+
 def plots(results_json: Path, out_dir: Path) -> str:
-    """The plots' status for results.json: ok, or why there are none (no network for matplotlib, a failed plot)."""
+    """The plots' status for results.json: ok, or why there are none (matplotlib could not be installed:
+    no network). PlotError when the drawing itself fails."""
     py = PLOT_VENV / "bin" / "python"
     try:
         if not _has_matplotlib(py):
@@ -25,11 +30,16 @@ def plots(results_json: Path, out_dir: Path) -> str:
                 subprocess.run([str(UV), "venv", "-q", str(PLOT_VENV)], check=True, timeout=VENV_TIMEOUT_S, capture_output=True)
             install = [str(UV), "pip", "install", "-q", "--python", str(py), "matplotlib"]
             subprocess.run(install, check=True, timeout=INSTALL_TIMEOUT_S, capture_output=True)
-        draw = [str(py), str(DRAW), str(results_json), str(out_dir)]
-        res = subprocess.run(draw, check=False, capture_output=True, text=True, timeout=DRAW_TIMEOUT_S)
-        return "ok" if res.returncode == 0 else f"plot failed: {res.stderr[-STDERR_KEPT:]}"
     except (subprocess.SubprocessError, OSError) as exc:
-        return f"plots skipped: {type(exc).__name__}: {exc}"
+        return f"plots skipped (matplotlib not installable here): {type(exc).__name__}: {exc}"
+    draw = [str(py), str(DRAW), str(results_json), str(out_dir)]
+    try:
+        res = subprocess.run(draw, check=False, capture_output=True, text=True, timeout=DRAW_TIMEOUT_S)
+    except subprocess.TimeoutExpired as exc:
+        raise PlotError(f"draw_plots.py: no exit within {DRAW_TIMEOUT_S} s") from exc
+    if res.returncode != 0:
+        raise PlotError(f"draw_plots.py exit {res.returncode}: {res.stderr[-STDERR_KEPT:]}")
+    return "ok"
 
 
 def _has_matplotlib(py: Path) -> bool:

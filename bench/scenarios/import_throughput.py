@@ -18,6 +18,7 @@ from typing import Any
 
 from bench.harness import imports
 from bench.harness.client import request, start_import
+from bench.harness.memory import rss_mib, tree_rss_mib
 from bench.harness.processes import kill_group
 from bench.harness.testbed import Testbed
 
@@ -42,6 +43,7 @@ def run(testbed: Testbed, smoke: bool) -> dict[str, Any]:
     service = testbed.service()
     worker = testbed.worker()
     try:
+        rss_at_rest = {"api": rss_mib(service.proc.pid), "worker": tree_rss_mib(worker.proc.pid)}
         runs = []
         for rep in range(s.repetitions):
             queue = _through_queue(testbed, service.port, s, f"tq{rep}")
@@ -54,7 +56,12 @@ def run(testbed: Testbed, smoke: bool) -> dict[str, Any]:
             "queue_items_per_s": statistics.median(r["queue"]["items_per_s"] for r in runs),
             "direct_items_per_s": statistics.median(r["direct"]["items_per_s"] for r in runs),
             "ratio": statistics.median(r["ratio"] for r in runs),
+            "ratio_runs": [r["ratio"] for r in runs],
             "runs": runs,
+            "rss_mib": {
+                "at_rest": rss_at_rest,
+                "after_load": {"api": rss_mib(service.proc.pid), "worker": tree_rss_mib(worker.proc.pid)},
+            },
         }
     finally:
         kill_group(worker.proc, signal.SIGTERM, STOP_WAIT_S)

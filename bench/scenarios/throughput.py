@@ -17,6 +17,7 @@ from bench.harness import items
 from bench.harness.client import create_item
 from bench.harness.datastores import redis_client
 from bench.harness.log import log
+from bench.harness.memory import rss_mib
 from bench.harness.metrics import cache_counts
 from bench.harness.processes import kill_group
 from bench.harness.testbed import Testbed
@@ -24,6 +25,10 @@ from bench.load.wrk import WrkRun, wrk
 from bench.paths import BENCH
 
 STOP_WAIT_S = 30
+# Each workload once, briefly, before the measured runs: the first run of a fresh process (the
+# baseline's above all, measured first) would otherwise pay for its warm-up.
+WARMUP_S = 1
+WARMUP_CONNECTIONS = 16
 
 
 @dataclass(frozen=True)
@@ -35,7 +40,7 @@ class Settings:
 
 
 FULL = Settings(connections=(1, 16, 64), seconds_per_run=5, repetitions=3, uncached_rows=50_000)
-SMOKE = Settings(connections=(16,), seconds_per_run=2, repetitions=1, uncached_rows=2_000)
+SMOKE = Settings(connections=(16, 64), seconds_per_run=2, repetitions=1, uncached_rows=2_000)
 
 
 @dataclass(frozen=True)
@@ -68,15 +73,20 @@ def run(testbed: Testbed, smoke: bool) -> dict[str, Any]:
             UNCACHED: Workload(f"{svc}/", BENCH / "uncached.lua", {"BENCH_LO": str(lowest), "BENCH_HI": str(highest)}),
             "create": Workload(f"{svc}/api/v1/items", BENCH / "create.lua"),
         }
+        rss_at_rest = rss_mib(service.proc.pid)  # one process: WORKERS=1
         runs, miss_ratios = _measure(testbed, service.port, workloads, s)
         return {
             "connections": list(s.connections),
             "seconds_per_run": s.seconds_per_run,
             "repetitions": s.repetitions,
             "summary": _summary(runs),
-            "ratio_vs_baseline": _ratios(runs, s.connections),
+            "ratio_vs_baseline": _ratios(runs, s.connections, "rps"),
+            "ratio_runs": _ratio_runs(runs, s.connections, "rps"),
+            "p99_ratio_vs_baseline": _ratios(runs, s.connections, "p99_ms"),
+            "p99_ratio_runs": _ratio_runs(runs, s.connections, "p99_ms"),
             "uncached_ids": highest - lowest + 1,
             "uncached_miss_ratio": statistics.median(miss_ratios) if miss_ratios else None,
+            "api_rss_mib": {"at_rest": rss_at_rest, "after_load": rss_mib(service.proc.pid)},
         }
     finally:
         kill_group(service.proc, signal.SIGTERM, STOP_WAIT_S)
@@ -89,6 +99,8 @@ def _measure(
     """wrk runs per workload and connection count, and the uncached read's miss ratio per run."""
     runs: dict[str, dict[int, list[WrkRun]]] = {name: {c: [] for c in s.connections} for name in workloads}
     miss_ratios: list[float] = []
+    for workload in workloads.values():
+        wrk(workload.url, WARMUP_CONNECTIONS, WARMUP_S, workload.script, workload.env)
     for rep in range(s.repetitions):
         for conns in s.connections:
             for name, workload in workloads.items():
@@ -112,13 +124,15 @@ def _measure(
 
 
 def _summary(runs: dict[str, dict[int, list[WrkRun]]]) -> dict[str, dict[str, dict[str, Any]]]:
-    """Medians of the repetitions, error counts summed, the runs themselves kept."""
+    """Medians and ranges of the repetitions, error counts summed, the runs themselves kept."""
     return {
         name: {
             str(conns): {
                 "rps": statistics.median(r["rps"] for r in rs),
+                "rps_range": [min(r["rps"] for r in rs), max(r["rps"] for r in rs)],
                 "p50_ms": statistics.median(r["p50_ms"] for r in rs),
                 "p99_ms": statistics.median(r["p99_ms"] for r in rs),
+                "p99_range": [min(r["p99_ms"] for r in rs), max(r["p99_ms"] for r in rs)],
                 "non2xx": sum(r["non2xx"] for r in rs),
                 "socket_errors": sum(r["socket_errors"] for r in rs),
                 "runs": rs,
@@ -129,13 +143,20 @@ def _summary(runs: dict[str, dict[int, list[WrkRun]]]) -> dict[str, dict[str, di
     }
 
 
-def _ratios(runs: dict[str, dict[int, list[WrkRun]]], connections: tuple[int, ...]) -> dict[str, dict[str, float]]:
-    """Per workload and connection count: the median of per-repetition ratios to the baseline."""
-    ratios: dict[str, dict[str, float]] = {}
+def _ratio_runs(runs: dict[str, dict[int, list[WrkRun]]], connections: tuple[int, ...], metric: str) -> dict[str, dict[str, list[float]]]:
+    """Per workload and connection count: `metric` over the baseline's, repetition by repetition."""
+    ratios: dict[str, dict[str, list[float]]] = {}
     for name in COMPARED:
         ratios[name] = {}
         for conns in connections:
             pairs = zip(runs[name][conns], runs[BASELINE][conns], strict=True)
-            per_rep = [s["rps"] / b["rps"] for s, b in pairs if b["rps"]]
-            ratios[name][str(conns)] = statistics.median(per_rep) if per_rep else 0.0
+            ratios[name][str(conns)] = [s[metric] / b[metric] for s, b in pairs if b[metric]]  # type: ignore[literal-required]
     return ratios
+
+
+def _ratios(runs: dict[str, dict[int, list[WrkRun]]], connections: tuple[int, ...], metric: str) -> dict[str, dict[str, float]]:
+    """Per workload and connection count: the median of per-repetition ratios to the baseline."""
+    return {
+        name: {conns: statistics.median(per_rep) if per_rep else 0.0 for conns, per_rep in by_conn.items()}
+        for name, by_conn in _ratio_runs(runs, connections, metric).items()
+    }

@@ -11,11 +11,20 @@ from typing import Any, TypedDict
 
 from bench.targets import (
     CACHED_READ,
+    CACHED_READ_CONNECTIONS,
     CACHED_READ_MIN_RATIO,
     COLD_START,
     COLD_START_MAX_S,
+    CREATE_P99,
+    CREATE_P99_MAX_MS,
+    DB_P99_CONNECTIONS,
+    FIRST_REQUEST_MAX_MS,
+    FIRST_REQUESTS,
     HEALTHZ,
     HEALTHZ_MIN_RATIO,
+    HEALTHZ_P99,
+    HEALTHZ_P99_CONNECTIONS,
+    HEALTHZ_P99_MAX_OVER_BASELINE,
     IMAGE_REBUILD,
     IMAGE_SIZE,
     IMAGE_WARM_OVER_COLD_MAX,
@@ -34,6 +43,11 @@ from bench.targets import (
     SHUTDOWN_GRACE_S,
     SHUTDOWN_JUDGED_VARIANT,
     SHUTDOWN_LOST,
+    UNCACHED_READ,
+    UNCACHED_READ_CONNECTIONS,
+    UNCACHED_READ_MIN_RATIO,
+    UNCACHED_READ_P99,
+    UNCACHED_READ_P99_MAX_MS,
     WORKER_DUPLICATES,
     WORKER_SIGKILL_LOST,
     WORKER_SIGTERM_FINISHED,
@@ -41,11 +55,28 @@ from bench.targets import (
     Target,
 )
 
-Row = TypedDict("Row", {"target": str, "goal": str, "measured": Any, "pass": bool | None})
+# measured: the median (or the one figure); spread: min-max of the repetitions and their count;
+# baseline: the bare app's figure in the same run (or what the figure is compared with).
+Row = TypedDict("Row", {"target": str, "goal": str, "measured": Any, "spread": str, "baseline": str, "pass": bool | None})
+NONE = "-"
 
 
-def _row(target: Target, measured: Any, ok: bool | None, qualifier: str = "") -> Row:
-    return {"target": target.row_label(qualifier), "goal": target.goal, "measured": measured, "pass": ok}
+def _row(target: Target, measured: Any, ok: bool | None, qualifier: str = "", *, spread: str = NONE, baseline: str = NONE) -> Row:
+    return {
+        "target": target.row_label(qualifier),
+        "goal": target.goal,
+        "measured": measured,
+        "spread": spread,
+        "baseline": baseline,
+        "pass": ok,
+    }
+
+
+def _spread(values: list[float], fmt: str) -> str:
+    """min-max of the repetitions, and how many."""
+    if not values:
+        return NONE
+    return f"{format(min(values), fmt)}-{format(max(values), fmt)} (n={len(values)})"
 
 
 def judge(results: dict[str, Any]) -> list[Row]:
@@ -66,18 +97,72 @@ def _throughput(tp: dict[str, Any] | None) -> list[Row]:
     if not tp:
         return []
     rows: list[Row] = []
+    measured = set(tp["connections"])
+
+    def ratio_row(target: Target, name: str, conns: int, minimum: float) -> Row:
+        ratio = tp["ratio_vs_baseline"][name][str(conns)]
+        base = tp["summary"]["baseline_healthz"][str(conns)]["rps"]
+        return _row(
+            target,
+            f"{ratio:.2f}x ({tp['summary'][name][str(conns)]['rps']:.0f} req/s)",
+            ratio >= minimum,
+            f", c={conns}",
+            spread=_spread(tp["ratio_runs"][name][str(conns)], ".2f"),
+            baseline=f"{base:.0f} req/s",
+        )
+
+    def p99_row(target: Target, name: str, conns: int, limit_ms: float) -> Row:
+        s = tp["summary"][name][str(conns)]
+        errors = s["non2xx"] + s["socket_errors"]
+        measured_ms = f"{s['p99_ms']:.1f} ms" + (f", {errors} errors" if errors else "")
+        base = tp["summary"]["baseline_healthz"][str(conns)]["p99_ms"]
+        return _row(
+            target,
+            measured_ms,
+            s["p99_ms"] <= limit_ms and errors == 0,
+            f", c={conns}",
+            spread=_spread([r["p99_ms"] for r in s["runs"]], ".1f"),
+            baseline=f"baseline /healthz p99 {base:.1f} ms",
+        )
+
     for conns in tp["connections"]:
-        h = tp["ratio_vs_baseline"]["healthz"][str(conns)]
-        c = tp["ratio_vs_baseline"]["cached_read"][str(conns)]
-        rows.append(_row(HEALTHZ, f"{h:.2f}x", h >= HEALTHZ_MIN_RATIO, f", c={conns}"))
-        rows.append(_row(CACHED_READ, f"{c:.2f}x", c >= CACHED_READ_MIN_RATIO, f", c={conns}"))
+        rows.append(ratio_row(HEALTHZ, "healthz", conns, HEALTHZ_MIN_RATIO))
+    if HEALTHZ_P99_CONNECTIONS in measured:
+        c = str(HEALTHZ_P99_CONNECTIONS)
+        ratio = tp["p99_ratio_vs_baseline"]["healthz"][c]
+        rows.append(
+            _row(
+                HEALTHZ_P99,
+                f"{ratio:.2f}x ({tp['summary']['healthz'][c]['p99_ms']:.1f} ms)",
+                ratio <= HEALTHZ_P99_MAX_OVER_BASELINE,
+                f", c={c}",
+                spread=_spread(tp["p99_ratio_runs"]["healthz"][c], ".2f"),
+                baseline=f"{tp['summary']['baseline_healthz'][c]['p99_ms']:.1f} ms",
+            )
+        )
+    rows += [ratio_row(CACHED_READ, "cached_read", c, CACHED_READ_MIN_RATIO) for c in CACHED_READ_CONNECTIONS if c in measured]
+    if UNCACHED_READ_CONNECTIONS in measured:
+        rows.append(ratio_row(UNCACHED_READ, "uncached_read", UNCACHED_READ_CONNECTIONS, UNCACHED_READ_MIN_RATIO))
+    if DB_P99_CONNECTIONS in measured:
+        rows.append(p99_row(UNCACHED_READ_P99, "uncached_read", DB_P99_CONNECTIONS, UNCACHED_READ_P99_MAX_MS))
+        rows.append(p99_row(CREATE_P99, "create", DB_P99_CONNECTIONS, CREATE_P99_MAX_MS))
     return rows
 
 
 def _cold_start(cs: dict[str, Any] | None) -> list[Row]:
     if not cs:
         return []
-    return [_row(COLD_START, f"{cs['median_s']:.2f} s", cs["median_s"] <= COLD_START_MAX_S)]
+    first = cs["first_slowest_median_ms"]
+    return [
+        _row(COLD_START, f"{cs['median_s']:.2f} s", cs["median_s"] <= COLD_START_MAX_S, spread=_spread(cs["seconds"], ".2f")),
+        _row(
+            FIRST_REQUESTS,
+            f"{first:.1f} ms",
+            first <= FIRST_REQUEST_MAX_MS,
+            spread=_spread(cs["first_slowest_ms"], ".1f"),
+            baseline=f"the same requests again: {cs['again_slowest_median_ms']:.1f} ms",
+        ),
+    ]
 
 
 def _shutdown(sd: dict[str, Any] | None) -> list[Row]:
@@ -120,8 +205,16 @@ def _mysql(md: dict[str, Any] | None) -> list[Row]:
 def _import_throughput(it: dict[str, Any] | None) -> list[Row]:
     if not it:
         return []
-    measured = f"{it['queue_items_per_s']:.0f} vs {it['direct_items_per_s']:.0f} items/s ({it['ratio']:.2f}x)"
-    return [_row(IMPORT_THROUGHPUT, measured, it["ratio"] >= IMPORT_QUEUE_MIN_RATIO)]
+    measured = f"{it['ratio']:.2f}x ({it['queue_items_per_s']:.0f} items/s)"
+    return [
+        _row(
+            IMPORT_THROUGHPUT,
+            measured,
+            it["ratio"] >= IMPORT_QUEUE_MIN_RATIO,
+            spread=_spread(it["ratio_runs"], ".2f"),
+            baseline=f"POST /api/v1/items: {it['direct_items_per_s']:.0f} items/s",
+        )
+    ]
 
 
 def _queue_latency(ql: dict[str, Any] | None) -> list[Row]:
@@ -152,7 +245,7 @@ def _worker_drills(wd: dict[str, Any] | None) -> list[Row]:
 
 def _image(im: dict[str, Any] | None) -> list[Row]:
     if not im:
-        return [{"target": IMAGE_SIZE.name, "goal": "-", "measured": "not run (full mode or --only image; bench/image.sh)", "pass": None}]
+        return [_row(IMAGE_SIZE, "not run (full mode or --only image; bench/image.sh)", None)]
     real, naive, build = im["real"], im["naive"], im["build"]
     return [
         _row(

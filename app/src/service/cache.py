@@ -12,14 +12,11 @@ import asyncio
 import logging
 import time
 
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
 from starlette.responses import Response
 
 from service import metrics
 from service.config import Settings
+from service.redis_client import RedisClient, RedisError
 
 log = logging.getLogger("service.cache")
 
@@ -35,23 +32,19 @@ CACHE_MISS = metrics.CACHE_REQUESTS.labels("miss")
 _HIT_HEADERS = {"X-Cache": "hit"}
 
 
-def create_redis(settings: Settings) -> Redis:
-    return Redis(
-        host=settings.redis_host,
-        port=settings.redis_port,
+def create_redis(settings: Settings) -> RedisClient:
+    # A failed call is not retried on the request path: the request goes on without the cache.
+    return RedisClient(
+        settings.redis_host,
+        settings.redis_port,
         db=settings.redis_db,
         password=settings.redis_password.get_secret_value() or None,
-        socket_timeout=REDIS_TIMEOUT_SECONDS,
-        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
-        # A failed call must not be retried on the request path.
-        retry=Retry(NoBackoff(), 0),
-        max_connections=64,
-        decode_responses=False,
+        timeout=REDIS_TIMEOUT_SECONDS,
     )
 
 
 class Cache:
-    def __init__(self, redis: Redis, ttl_seconds: int) -> None:
+    def __init__(self, redis: RedisClient, ttl_seconds: int) -> None:
         self.redis = redis
         self.ttl_seconds = ttl_seconds
         self._last_warning = 0.0
@@ -68,11 +61,10 @@ class Cache:
 
     async def get(self, key: str) -> bytes | None:
         try:
-            value = await self.redis.get(key)
+            return await self.redis.get(key)
         except (RedisError, OSError, TimeoutError) as exc:
             self._degraded("get", exc)
             return None
-        return value if isinstance(value, bytes) else None
 
     async def set(self, key: str, value: bytes) -> None:
         try:
@@ -89,7 +81,7 @@ class Cache:
     async def ping(self, within: float) -> bool:
         try:
             async with asyncio.timeout(within):
-                return bool(await self.redis.ping())
+                return await self.redis.ping()
         except Exception:  # any failure means "not reachable" to a probe
             return False
 
@@ -97,8 +89,7 @@ class Cache:
 async def cached_item_response(cache: Cache, item_id: int) -> Response | None:
     """The answer to a cache hit on item ``item_id``, or None on a miss.
 
-    Shared by ``GET /api/v1/items/{id}`` and its fast path in CachedItemReadMiddleware. The
-    cached value is already a serialized ItemOut: no session, no validation.
+    The cached value is already a serialized ItemOut: no session, no validation.
     """
     cached = await cache.get(Cache.item_key(item_id))
     if cached is None:

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import time
+from collections import deque
+from typing import Any, TypeVar
 
 import sqlalchemy.exc
-from sqlalchemy import text
+from sqlalchemy import Engine, event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool, ConnectionPoolEntry
+from sqlalchemy.util.concurrency import await_
+from sqlalchemy.util.queue import Empty, Full, QueueCommon
 
 from service.config import Settings
+
+_T = TypeVar("_T")
 
 # MySQL error codes 2000-2999 are the client library's own (CR_*): the server could not be
 # reached, or the connection was lost or closed. 0 is PyMySQL's "connection already closed".
@@ -18,6 +25,13 @@ _CONNECTION_CLOSED = 0
 # Server errors that end or refuse a connection rather than reject a statement: too many
 # connections, shutdown in progress, connection killed, closed for inactivity.
 _SERVER_CONNECTION_ERRORS = frozenset({1040, 1053, 1927, 4031})
+# A pooled connection idle for longer than this is pinged before it is used (DB_POOL_PRE_PING pings
+# every one: a round trip per request, 10-15% of an uncached read's throughput). A server restart
+# takes longer (a test server's stop and start: 0.25 s), so the connections it closed are found and
+# replaced before a request meets them; under load a connection is back in use within milliseconds
+# and no request pays for a ping.
+PING_AFTER_IDLE_SECONDS = 0.1
+_CHECKED_IN = "service_checked_in"
 
 
 def engine_options(settings: Settings) -> dict[str, Any]:
@@ -36,8 +50,97 @@ def engine_options(settings: Settings) -> dict[str, Any]:
     }
 
 
+class HandOffQueue(QueueCommon[_T]):
+    """The pool's idle connections; one given back while checkouts wait goes to the longest waiting.
+
+    SQLAlchemy's asyncio queue lets a new checkout take a connection that was given back for a
+    waiting one, which then waits again at the end of the line: under load some requests wait
+    for a connection far longer than the rest (POST /api/v1/items at 64 connections: checkout p99
+    283 ms, max 692 ms, for a p50 of 40 ms). Handing the connection over keeps checkouts in order.
+    """
+
+    def __init__(self, maxsize: int = 0, use_lifo: bool = False) -> None:
+        self.maxsize = maxsize
+        self.use_lifo = use_lifo
+        self._idle: deque[_T] = deque()  # only while no checkout waits
+        self._waiting: deque[asyncio.Future[_T]] = deque()
+
+    def empty(self) -> bool:
+        return not self._idle
+
+    def full(self) -> bool:
+        return 0 < self.maxsize <= len(self._idle)
+
+    def qsize(self) -> int:
+        return len(self._idle)
+
+    def put_nowait(self, item: _T) -> None:
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():  # else it timed out or was cancelled
+                waiter.set_result(item)
+                return
+        if self.full():
+            raise Full()
+        self._idle.append(item)
+
+    def put(self, item: _T, block: bool = True, timeout: float | None = None) -> None:
+        self.put_nowait(item)  # never waits: the pool gives back at most as many as it holds
+
+    def get_nowait(self) -> _T:
+        if not self._idle:
+            raise Empty()
+        return self._idle.pop() if self.use_lifo else self._idle.popleft()
+
+    def get(self, block: bool = True, timeout: float | None = None) -> _T:
+        if self._idle or not block:
+            return self.get_nowait()
+        return await_(self._wait(timeout))
+
+    async def _wait(self, timeout: float | None) -> _T:  # noqa: ASYNC109 - the pool's own timeout
+        waiter: asyncio.Future[_T] = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
+        try:
+            async with asyncio.timeout(timeout):
+                return await waiter
+        except BaseException as exc:  # timed out, or the request was cancelled
+            if waiter.done() and not waiter.cancelled():
+                self.put_nowait(waiter.result())  # handed over just as we gave up: to the next one
+            waiter.cancel()
+            if isinstance(exc, TimeoutError):
+                raise Empty() from None
+            raise
+
+
+class HandOffQueuePool(AsyncAdaptedQueuePool):
+    """SQLAlchemy's asyncio pool, on a HandOffQueue."""
+
+    _queue_class = HandOffQueue[ConnectionPoolEntry]
+
+
+def ping_idle_connections(engine: Engine) -> None:
+    """Ping a connection that was idle in ``engine``'s pool for more than PING_AFTER_IDLE_SECONDS when it is
+    checked out; one that does not answer is replaced (SQLAlchemy's DisconnectionError protocol)."""
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(dbapi_connection: Any, record: Any) -> None:
+        record.info[_CHECKED_IN] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        checked_in = record.info.get(_CHECKED_IN)
+        if checked_in is None or time.monotonic() - checked_in <= PING_AFTER_IDLE_SECONDS:
+            return  # new, or in use a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise sqlalchemy.exc.DisconnectionError("idle connection did not answer a ping") from exc
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
-    return create_async_engine(settings.database_url(), **engine_options(settings))
+    engine = create_async_engine(settings.database_url(), poolclass=HandOffQueuePool, **engine_options(settings))
+    ping_idle_connections(engine.sync_engine)
+    return engine
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from service.cache import Cache
 from service.jobs.publisher import TaskQueue
@@ -30,6 +30,11 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     maker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     async with maker() as session:
         yield session
+
+
+async def get_engine(request: Request) -> AsyncEngine:
+    engine: AsyncEngine = request.app.state.engine
+    return engine
 
 
 async def get_cache(request: Request) -> Cache:
@@ -59,6 +64,7 @@ async def require_api_key(request: Request, token: BearerToken) -> None:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
 CacheDep = Annotated[Cache, Depends(get_cache)]
 TaskQueueDep = Annotated[TaskQueue, Depends(get_task_queue)]
 ApiKey = Depends(require_api_key)

@@ -6,14 +6,17 @@ inspected with no environment; settings are loaded when the lifespan starts.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.lowlevel
 import sqlalchemy.exc
 from fastapi import FastAPI, status
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.orm import configure_mappers
 
 from service import __version__
 from service.api import docs, health, imports, items
@@ -24,7 +27,7 @@ from service.errors import database_unavailable, method_not_allowed, queue_unava
 from service.jobs.celery_app import create_celery
 from service.jobs.publisher import QueueUnavailableError, TaskQueue
 from service.logs import redactor
-from service.middleware import CachedItemReadMiddleware, RequestContextMiddleware, SettingsCORSMiddleware
+from service.middleware import RequestContextMiddleware, SettingsCORSMiddleware
 from service.security import ApiKeyStore
 
 log = logging.getLogger("service")
@@ -45,9 +48,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
     app.state.cache = Cache(redis, settings.cache_ttl_seconds)
-    # Publishes tasks for the worker; connects to the broker on the first publish.
+    # Publishes tasks for the worker, connected to the broker from the start (prepare).
     task_queue = TaskQueue(create_celery(settings, result_backend=False))
+    # In a thread, as every publish: this also starts the loop's thread pool before any request needs it.
+    await asyncio.to_thread(task_queue.prepare)
     app.state.task_queue = task_queue
+    # What the first requests would otherwise do on their time: anyio loads its asyncio backend on
+    # first use (FastAPI's dependencies with yield: 12 ms), SQLAlchemy configures the mappers on the
+    # first ORM query.
+    await anyio.lowlevel.checkpoint()
+    configure_mappers()
     app.state.api_keys = ApiKeyStore.from_settings(settings)
     log.info(
         STARTING_MESSAGE,
@@ -79,6 +89,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="service",
         version=__version__,
         lifespan=lifespan,
+        # FastAPI's own OpenTelemetry hooks: the service exports Prometheus metrics and JSON logs,
+        # configures no OpenTelemetry provider, and would pay a provider check on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         # Served by service.api.docs, which asks the settings first: prod never exposes them.
         docs_url=None,
         redoc_url=None,
@@ -99,9 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (health.router, items.router, imports.router, docs.router):
         app.router.routes.extend(router.routes)
 
-    # Last added runs first: request id/metrics/500s wrap everything, including CORS
-    # and the cache-hit fast path of GET /api/v1/items/{id}.
-    app.add_middleware(CachedItemReadMiddleware)
+    # Last added runs first: request id/metrics/500s wrap everything, including CORS.
     app.add_middleware(SettingsCORSMiddleware)
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -13,14 +13,16 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from service.config import Settings
-from service.db import engine_options
+from service.db import engine_options, ping_idle_connections
 
-# The same server and driver as the API's aiomysql, without asyncio.
+# The same server as the API's, through PyMySQL, without asyncio.
 SYNC_DRIVER = "mysql+pymysql"
 
 
 def create_sync_engine(settings: Settings) -> Engine:
-    return create_engine(settings.database_url().set(drivername=SYNC_DRIVER), **engine_options(settings))
+    engine = create_engine(settings.database_url().set(drivername=SYNC_DRIVER), **engine_options(settings))
+    ping_idle_connections(engine)
+    return engine
 
 
 class ProcessSessions:
