@@ -9,8 +9,12 @@ import pulumi
 from components.app import AppService, AppServiceArgs, Worker, WorkerArgs
 from components.build import AppImage, AppImageArgs
 from components.config import backed_up, load_stack_config
-from components.data import BackupRepository, BackupRepositoryArgs, MySql, MySqlArgs, Redis, RedisArgs, external_cache, external_database
+from components.data.backup.repository import BackupRepository, BackupRepositoryArgs
+from components.data.endpoints import external_cache, external_database
+from components.data.mysql import MySql, MySqlArgs
+from components.data.redis import Redis, RedisArgs
 from components.interrupt import exit_quietly_when_the_engine_interrupts
+from components.monitoring import Monitoring, MonitoringArgs
 from components.network import NetworkPolicies, NetworkPoliciesArgs
 from components.platform import StackTarget, StackTargetArgs
 
@@ -53,6 +57,10 @@ service_args = AppServiceArgs(
 )
 service = AppService("api", service_args, opts=on_cluster)
 worker = Worker("worker", WorkerArgs(config.worker, namespace, service.runtime), opts=on_cluster) if config.worker.enabled else None
+if config.monitoring.enabled:  # off by default: prometheus-operator's CRDs may be absent from the cluster
+    Monitoring(
+        "monitoring", MonitoringArgs(config, namespace, service.network_peer, worker.pod_selector if worker else None), opts=on_cluster
+    )
 
 # Who may reach whom (NetworkPolicies decides it from these): the servers, the API, the worker.
 network_args = NetworkPoliciesArgs(
@@ -63,7 +71,8 @@ network_args = NetworkPoliciesArgs(
     worker=worker.pod_selector if worker else None,
     mysql=mysql.access if mysql else None,
     redis=redis.access if redis else None,
-    ingress=config.app.ingress,
+    exposure=config.app.effective_exposure,
+    scraping=config.monitoring.service_monitor,
 )
 NetworkPolicies("network", network_args, opts=on_cluster)
 

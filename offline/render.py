@@ -5,7 +5,8 @@
 Exit codes: 0 rendered and valid; 1 an object failed schema validation or checkov; 2 bad
 input (stack name, stack file, config, output directory): nothing is written. The output
 directory is one this tool owns (see offline/render_dir.py); gate results are reused while
-their inputs are unchanged (offline/gates/cache.py). checkov runs from its own venv
+their inputs are unchanged (offline/gates/cache.py). Custom resources are checked against their CRDs (offline/gates/crds.py,
+fetched on first use by scripts/crds/fetch.sh). checkov runs from its own venv
 (build/tools/checkov-venv, created on first use); `--no-checkov` or NO_CHECKOV=1 skips it.
 """
 
@@ -86,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
 
     errors, reused = schemas.check(ordered)
     phases.end(began, f"{reused}/{len(ordered)} from cache")
+    for note in schemas.live_only(ordered):
+        print(f"  note: {note}")
     checkov_failed = 0 if args.no_checkov else _checkov(out_dir, phases)
 
     kinds = Counter(manifest["kind"] for manifest in ordered)

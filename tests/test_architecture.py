@@ -21,6 +21,7 @@ ALLOWED = {
     "components.app": {"components.config", "components.kube", "components.network.peers", "components.build", "components.data.endpoints"},
     "components.network.policies": {"components.config", "components.kube", "components.network.peers"},
     "components.network": {"components.network.peers", "components.network.policies"},  # the package's re-exports
+    "components.monitoring": {"components.config", "components.kube", "components.network.peers"},
     "testservers": {"components.config", "components.data.backup.commands"},
 }
 HARNESS = ("offline", "tests", "testservers", "pulumi.runtime.mocks", "pytest")

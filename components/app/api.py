@@ -11,7 +11,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import kube
-from components.app.exposure import ingress_annotations, ingress_spec
+from components.app.exposure import expose
 from components.app.migration import migration_job_name, migration_job_spec
 from components.app.runtime import (
     APP_NAME,
@@ -43,8 +43,8 @@ from components.network.peers import ClientPods, NetworkPeer
 # holds for every other pod in the cluster, the stack's own namespace included.
 API_CLIENT_LABEL = {"fastapi-service/api-client": "true"}
 HEALTH_PATH = "/healthz"
-READY_PATH = "/readyz"
 METRICS_PATH = "/metrics"
+SERVICE_PORT = 80  # the API Service's port (the pods listen on app.port)
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class AppService(pulumi.ComponentResource):
     """Migrate, then roll out the API with zero downtime; scale, protect and expose it."""
 
     url: pulumi.Output[str]  # in-cluster URL of the API
-    ingress_url: pulumi.Output[str] | None  # public URL, when an ingress is enabled
+    ingress_url: pulumi.Output[str] | None  # public URL, when exposed (HTTPRoute or Ingress)
     api_key: pulumi.Output[str]  # the key(s) clients send, secret
     network_peer: NetworkPeer  # the API pods and port, for the network policies
     clients: ClientPods  # the pods outside the stack that may call it
@@ -106,7 +106,12 @@ class AppService(pulumi.ComponentResource):
             metadata=app_metadata(args.namespace, name, "migration", migration_job_name(name, args.image_reference)),
             spec=migration_job_spec(config, name, args.image_reference, references),
             opts=pulumi.ResourceOptions(
-                parent=self, delete_before_replace=False, custom_timeouts=pulumi.CustomTimeouts(create="10m", update="10m")
+                parent=self,
+                # The old Job goes before the new one comes: after a failed migration, going back to
+                # the last good image brings back its Job's name, which a pending delete of the old
+                # Job would otherwise remove from under the new one (found on a real node).
+                delete_before_replace=True,
+                custom_timeouts=pulumi.CustomTimeouts(create="10m", update="10m"),
             ),
         )
         settings_checksum, secrets_checksum = checksum(settings_env), checksum(files)
@@ -135,7 +140,7 @@ class AppService(pulumi.ComponentResource):
             spec={
                 "type": "ClusterIP",
                 "selector": api_selector,
-                "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+                "ports": [{"name": "http", "port": SERVICE_PORT, "targetPort": "http", "protocol": "TCP"}],
             },
             opts=child,
         )
@@ -148,16 +153,9 @@ class AppService(pulumi.ComponentResource):
             autoscaling=config.autoscaling,
             opts=child,
         )
-        self.ingress_url = None
-        if config.ingress.enabled:
-            ingress = config.ingress
-            k8s.networking.v1.Ingress(
-                name,
-                metadata={**app_metadata(args.namespace, name, "api", name), "annotations": ingress_annotations(ingress)},
-                spec=ingress_spec(ingress, name, service.metadata.name),
-                opts=child,
-            )
-            self.ingress_url = pulumi.Output.from_input(f"{'https' if ingress.tls else 'http'}://{ingress.host}/")
+        self.ingress_url = expose(
+            name, config.effective_exposure, app_metadata(args.namespace, name, "api", name), service.metadata.name, SERVICE_PORT, child
+        )
 
         self.url = pulumi.Output.concat("http://", service.metadata.name, ".", args.namespace, ".svc.cluster.local")
         self.network_peer = NetworkPeer(pod_selector=api_selector, port=config.port)
@@ -198,7 +196,11 @@ def deployment_spec(
         **app_container("api", image, references, config.resources),
         "ports": [{"name": "http", "containerPort": config.port, "protocol": "TCP"}],
         "startupProbe": http_probe(HEALTH_PATH, port="http", period=2, failures=30, timeout=2),
-        "readinessProbe": http_probe(READY_PATH, port="http", period=5, failures=2, timeout=2),
+        # Ready means this pod serves, not that the database answers: an outage every pod shares
+        # would empty the Service, and kube-proxy would then refuse every connection, cache hits
+        # included, instead of the 503 + Retry-After the service gives. A new image reaches the
+        # database before it serves anyway: its migration Job runs first with the same settings.
+        "readinessProbe": http_probe(HEALTH_PATH, port="http", period=5, failures=2, timeout=2),
         "livenessProbe": http_probe(HEALTH_PATH, port="http", period=10, failures=3, timeout=2),
         # Keep serving while the endpoint removal reaches every node's proxy, then SIGTERM.
         "lifecycle": {"preStop": {"sleep": {"seconds": config.pre_stop_seconds}}},

@@ -210,6 +210,8 @@ def _is_model(annotation: Any) -> bool:
 
 def _problem(detail: ErrorDetails, section: str) -> Problem:
     location = [part for part in detail["loc"] if not _is_tag(part)]
+    if location[-1:] == ["[key]"]:
+        location = location[:-2]  # a mapping's key is wrong: the message names it, the path is the mapping's
     path = ".".join([section, *(f"[{part}]" if isinstance(part, int) else str(part) for part in location)]).replace(".[", "[")
     return Problem(path, _reason(detail, section, location))
 

@@ -21,10 +21,13 @@ from components.config.types import (
     DnsSubdomain,
     ImageReference,
     IngressHost,
+    LabelKey,
+    LabelValue,
     MySqlIdentifier,
     MySqlUser,
     Namespace,
     Port,
+    PrometheusDuration,
     Quantity,
     RegistryHost,
     RepositoryPath,
@@ -112,13 +115,57 @@ class IngressTls(Section):
 
 
 class Ingress(Section):
-    enabled: bool = Field(default=False, description="Expose the API through an Ingress")
-    host: IngressHost | None = Field(default=None, description="The host name clients use ('*.example.com' allowed)")
-    class_name: DnsSubdomain = Field(default="nginx", description="IngressClass of the controller that serves it")
-    tls: IngressTls | None = Field(default=None, description="HTTPS: secretName or clusterIssuer")
+    """The first form of exposure, still read when `app.exposure` is not set (`enabled: true` is
+    `app.exposure` mode ingress with these settings); new stacks write `app.exposure`."""
+
+    enabled: bool = Field(default=False, description="Deprecated, use app.exposure: expose the API through an Ingress")
+    host: IngressHost | None = Field(default=None, description="Deprecated: the host name clients use ('*.example.com' allowed)")
+    class_name: DnsSubdomain = Field(default="nginx", description="Deprecated: IngressClass of the controller that serves it")
+    tls: IngressTls | None = Field(default=None, description="Deprecated: HTTPS, secretName or clusterIssuer")
     controller_namespace: DnsLabel = Field(
-        default="ingress-nginx", description="Namespace of the ingress controller pods allowed to reach the app"
+        default="ingress-nginx", description="Deprecated: namespace of the ingress controller pods allowed to reach the app"
     )
+
+
+class GatewayParent(Section):
+    """The Gateway (Gateway API) the HTTPRoute attaches to: the cluster's, not the stack's."""
+
+    name: DnsSubdomain | None = Field(default=None, description="gateway: the Gateway's name (required)")
+    namespace: DnsLabel | None = Field(
+        default=None, description="gateway: the Gateway's namespace (required), admitted to the API pods by a NetworkPolicy"
+    )
+    section_name: DnsSubdomain | None = Field(
+        default=None,
+        description="gateway: the Gateway listener to attach to (e.g. its HTTPS one); unset: every listener that admits the route",
+    )
+
+
+class IngressExposure(Section):
+    """An Ingress for whichever controller serves `className`: no controller-specific annotations."""
+
+    class_name: DnsSubdomain | None = Field(default=None, description="ingress: the IngressClass; unset: the cluster's default class")
+    controller_namespace: DnsLabel | None = Field(
+        default=None, description="ingress: namespace of the controller's pods (required), admitted to the API pods by a NetworkPolicy"
+    )
+    tls: IngressTls | None = Field(default=None, description="ingress: HTTPS at the controller, secretName or clusterIssuer")
+
+
+ExposureMode = Literal["none", "ingress", "gateway"]
+
+
+class Exposure(Section):
+    """How clients outside the cluster reach the API: one object per mode (an HTTPRoute, an Ingress, nothing)."""
+
+    mode: ExposureMode = Field(
+        default="none", description="gateway: an HTTPRoute on your Gateway; ingress: an Ingress; none: in-cluster clients only"
+    )
+    hostnames: list[IngressHost] = Field(
+        default=[],
+        max_length=16,
+        description="The host names clients use ('*.example.com' allowed); ingress: at least one; gateway: unset takes the listener's",
+    )
+    gateway: GatewayParent | None = Field(default=None, description="gateway: the Gateway the route attaches to (TLS is the Gateway's)")
+    ingress: IngressExposure | None = Field(default=None, description="ingress: the class, the controller's namespace, TLS")
 
 
 class AppConfig(Section):
@@ -128,7 +175,8 @@ class AppConfig(Section):
     port: Port = Field(default=8000, description="The port the service listens on in the pod")
     resources: Resources = Field(default=resources("100m", "128Mi", "500m", "256Mi"), description="Per API pod")
     autoscaling: Autoscaling = Field(default=Autoscaling(), description="CPU-based scaling")
-    ingress: Ingress = Field(default=Ingress(), description="External access")
+    exposure: Exposure = Field(default=Exposure(), description="External access (replaces app.ingress)")
+    ingress: Ingress = Field(default=Ingress(), description="Deprecated: external access through an Ingress; use app.exposure")
     topology_spread: bool = Field(default=False, description="Spread pods across nodes and zones when the cluster allows")
     cors_origins: list[CorsOrigin] = Field(default=[], description="Browser origins allowed to call the API (scheme://host[:port])")
     client_namespaces: list[DnsLabel] = Field(
@@ -138,6 +186,15 @@ class AppConfig(Section):
     cache_ttl_seconds: int = Field(default=60, ge=1, le=86400, description="How long item reads stay in Redis")
     shutdown_timeout_seconds: int = Field(default=20, ge=1, le=300, description="uvicorn graceful-shutdown bound")
     pre_stop_seconds: int = Field(default=5, ge=0, le=60, description="Delay before SIGTERM while endpoints drain")
+
+    @property
+    def effective_exposure(self) -> Exposure:
+        """`exposure` as set, else what the deprecated `ingress` says (so stacks that still use it keep their Ingress)."""
+        legacy = self.ingress
+        if "exposure" in self.model_fields_set or not legacy.enabled:
+            return self.exposure
+        ingress = IngressExposure(class_name=legacy.class_name, controller_namespace=legacy.controller_namespace, tls=legacy.tls)
+        return Exposure(mode="ingress", hostnames=[legacy.host] if legacy.host else [], ingress=ingress)
 
 
 class Storage(Section):
@@ -235,6 +292,58 @@ class WorkerConfig(Section):
     topology_spread: bool = Field(default=False, description="Spread pods across nodes and zones when the cluster allows")
 
 
+Labels = dict[LabelKey, LabelValue]
+
+
+class ServiceMonitorConfig(Section):
+    """What Prometheus (prometheus-operator) scrapes: the API's /metrics and the worker's metrics port."""
+
+    enabled: bool = Field(default=False, description="A ServiceMonitor (needs prometheus-operator's CRDs in the cluster)")
+    prometheus_namespace: DnsLabel | None = Field(
+        default=None, description="Namespace of the Prometheus pods (required), admitted to the metrics ports by a NetworkPolicy"
+    )
+    interval: PrometheusDuration = Field(default="30s", description="How often Prometheus scrapes")
+    labels: Labels = Field(
+        default={}, description="Labels your Prometheus's serviceMonitorSelector matches (kube-prometheus-stack: release: <its name>)"
+    )
+
+
+class PrometheusRuleConfig(Section):
+    """Alerts on the service's metrics, as a PrometheusRule."""
+
+    enabled: bool = Field(default=False, description="A PrometheusRule with the service's alerts (needs the serviceMonitor)")
+    labels: Labels = Field(default={}, description="Labels your Prometheus's ruleSelector matches")
+    error_ratio_percent: float = Field(default=5.0, gt=0, le=100, description="Alert when more than this % of API requests fail (5xx)")
+    latency_p99_seconds: float = Field(default=1.0, gt=0, le=60, description="Alert when the API's p99 latency exceeds this")
+    import_backlog: int = Field(
+        default=100, ge=1, le=1000000, description="Alert when more imports were accepted than runs ended, by this many, in 30 minutes"
+    )
+    backup_max_age_hours: int = Field(
+        default=26, ge=1, le=2160, description="Alert when a server's last successful backup is older (with backups on)"
+    )
+
+
+class DashboardConfig(Section):
+    """A Grafana dashboard in a ConfigMap, for the Grafana sidecar that loads labelled ConfigMaps."""
+
+    enabled: bool = Field(default=False, description="A ConfigMap holding the service's Grafana dashboard")
+    labels: Labels = Field(
+        default={"grafana_dashboard": "1"}, description="Labels the Grafana sidecar looks for (its dashboards.label and labelValue)"
+    )
+
+
+class MonitoringConfig(Section):
+    """Prometheus and Grafana objects, all off by default: their CRDs may be absent from a cluster."""
+
+    service_monitor: ServiceMonitorConfig = Field(default=ServiceMonitorConfig(), description="Scraping")
+    prometheus_rule: PrometheusRuleConfig = Field(default=PrometheusRuleConfig(), description="Alerts")
+    dashboard: DashboardConfig = Field(default=DashboardConfig(), description="The Grafana dashboard")
+
+    @property
+    def enabled(self) -> bool:
+        return self.service_monitor.enabled or self.prometheus_rule.enabled or self.dashboard.enabled
+
+
 class StackSettings(Section):
     """Every non-secret key of the stack, as `Pulumi.<stack>.yaml` holds them."""
 
@@ -249,6 +358,7 @@ class StackSettings(Section):
     redis: RedisConfig = Field(default=RedisConfig(), description="The cache and the task broker")
     worker: WorkerConfig = Field(default=WorkerConfig(), description="Background jobs")
     backup: BackupConfig = Field(default=BackupConfig(), description="Where the servers' scheduled backups go")
+    monitoring: MonitoringConfig = Field(default=MonitoringConfig(), description="Prometheus and Grafana objects (off by default)")
 
 
 # Secret keys: set with `pulumi config set --secret`, never part of the validated data.

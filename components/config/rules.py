@@ -106,7 +106,11 @@ def _app_switches(facts: Facts) -> Iterator[Problem]:
         yield from _unused(
             scaling, "app.autoscaling", ("min_replicas", "max_replicas", "target_cpu_utilization"), "while autoscaling is disabled"
         )
-    if ingress.enabled:
+    if "exposure" in app.model_fields_set:
+        for name in ingress.model_fields_set:
+            alias = type(ingress).model_fields[name].alias or name
+            yield Problem(f"app.ingress.{alias}", "is replaced by app.exposure, which is set: remove app.ingress")
+    elif ingress.enabled:
         if ingress.host is None:
             yield Problem("app.ingress.host", "an enabled ingress needs the host clients use")
         tls = ingress.tls
@@ -115,6 +119,37 @@ def _app_switches(facts: Facts) -> Iterator[Problem]:
     else:
         yield from _unused(ingress, "app.ingress", ("host", "class_name", "tls", "controller_namespace"), "while the ingress is disabled")
     yield from _requests_within_limits("app.resources", app.resources)
+
+
+@rule
+def _exposure(facts: Facts) -> Iterator[Problem]:
+    exposure, path = facts.settings.app.exposure, "app.exposure"
+    if exposure.mode == "none":
+        yield from _unused(exposure, path, ("hostnames", "gateway", "ingress"), "while app.exposure.mode is 'none'")
+    elif exposure.mode == "gateway":
+        yield from _unused(exposure, path, ("ingress",), "with app.exposure.mode 'gateway' (the HTTPRoute names a Gateway)")
+        gateway = exposure.gateway
+        if gateway is None:
+            yield Problem(f"{path}.gateway", "mode 'gateway' needs the Gateway the route attaches to: set its name and namespace")
+            return
+        if gateway.name is None:
+            yield Problem(f"{path}.gateway.name", "required: the name of the Gateway the route attaches to")
+        if gateway.namespace is None:
+            # Without one a parentRef means the route's own namespace, where the cluster's Gateway is not;
+            # the NetworkPolicy must also know where the Gateway's proxies run.
+            yield Problem(f"{path}.gateway.namespace", "required: the Gateway's namespace (a parentRef without one looks in the stack's)")
+    else:
+        yield from _unused(exposure, path, ("gateway",), "with app.exposure.mode 'ingress' (the Gateway API is mode 'gateway')")
+        if not exposure.hostnames:
+            yield Problem(f"{path}.hostnames", "mode 'ingress' needs the host name(s) clients use")
+        ingress = exposure.ingress
+        if ingress is None or ingress.controller_namespace is None:
+            where = f"{path}.ingress" if ingress is None else f"{path}.ingress.controllerNamespace"
+            yield Problem(where, "mode 'ingress' needs the namespace of the controller's pods (ingress.controllerNamespace)")
+        if ingress is not None and ingress.tls is not None and (ingress.tls.secret_name is None) == (ingress.tls.cluster_issuer is None):
+            yield Problem(f"{path}.ingress.tls", "set exactly one of secretName (an existing Secret) or clusterIssuer (cert-manager)")
+    if len(set(exposure.hostnames)) != len(exposure.hostnames):
+        yield Problem(f"{path}.hostnames", "lists a host name twice")
 
 
 def _requests_within_limits(path: str, resources: Resources) -> Iterator[Problem]:
@@ -205,6 +240,33 @@ def _worker(facts: Facts) -> Iterator[Problem]:
             scaling, "worker.autoscaling", ("min_replicas", "max_replicas", "target_cpu_utilization"), "while autoscaling is disabled"
         )
     yield from _requests_within_limits("worker.resources", worker.resources)
+
+
+@rule
+def _monitoring(facts: Facts) -> Iterator[Problem]:
+    monitoring = facts.settings.monitoring
+    scraping, alerts, dashboard = monitoring.service_monitor, monitoring.prometheus_rule, monitoring.dashboard
+    if scraping.enabled:
+        if scraping.prometheus_namespace is None:
+            yield Problem(
+                "monitoring.serviceMonitor.prometheusNamespace",
+                "required with the serviceMonitor: the namespace of the Prometheus pods (the NetworkPolicies refuse every other scraper)",
+            )
+    else:
+        yield from _unused(scraping, "monitoring.serviceMonitor", ("prometheus_namespace", "interval", "labels"), "while it is disabled")
+    # The alerts and the dashboard read the series of the ServiceMonitor's jobs (job="api", job="worker").
+    for path, section in (("monitoring.prometheusRule", alerts), ("monitoring.dashboard", dashboard)):
+        if section.enabled and not scraping.enabled:
+            yield Problem(f"{path}.enabled", "reads the metrics the serviceMonitor scrapes: enable monitoring.serviceMonitor too")
+    if not alerts.enabled:
+        unused = [name for name in type(alerts).model_fields if name != "enabled"]
+        yield from _unused(alerts, "monitoring.prometheusRule", unused, "while it is disabled")
+    elif not backed_up(facts.settings):
+        yield from _unused(alerts, "monitoring.prometheusRule", ("backup_max_age_hours",), "while no server is backed up")
+    if not dashboard.enabled:
+        yield from _unused(dashboard, "monitoring.dashboard", ("labels",), "while it is disabled")
+    elif not dashboard.labels:
+        yield Problem("monitoring.dashboard.labels", "the Grafana sidecar loads only labelled ConfigMaps: give it its label")
 
 
 @rule
@@ -310,8 +372,14 @@ def _prod(facts: Facts) -> Iterator[Problem]:
         yield Problem("app.replicas", f"prod runs at least 2 replicas for zero-downtime rollouts (got {app.replicas})")
     if app.autoscaling.enabled and app.autoscaling.min_replicas < 2:
         yield Problem("app.autoscaling.minReplicas", "prod keeps at least 2 replicas when scaling in")
-    if app.ingress.enabled and app.ingress.tls is None:
+    if "exposure" not in app.model_fields_set and app.ingress.enabled and app.ingress.tls is None:
         yield Problem("app.ingress.tls", "a prod ingress serves HTTPS: set secretName or clusterIssuer")
+    exposure = app.exposure
+    if exposure.mode == "ingress" and (exposure.ingress is None or exposure.ingress.tls is None):
+        yield Problem("app.exposure.ingress.tls", "a prod ingress serves HTTPS: set secretName or clusterIssuer")
+    if exposure.mode == "gateway" and exposure.gateway is not None and exposure.gateway.section_name is None:
+        # TLS terminates at the Gateway: only its HTTPS listener should carry the route.
+        yield Problem("app.exposure.gateway.sectionName", "prod attaches the route to the Gateway's HTTPS listener: name it")
     if settings.mysql.mode == "in-cluster" and not settings.mysql.backup.enabled:
         yield Problem("mysql.backup.enabled", "prod keeps backups of its in-cluster database")
     if settings.redis.mode == "in-cluster" and not settings.redis.append_only:

@@ -67,6 +67,35 @@ def ingress_host(text: str) -> str:
     return text
 
 
+# Label keys and values as the API server checks them (IsQualifiedName, IsValidLabelValue).
+_LABEL_NAME = r"[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+LABEL_KEY = re.compile(rf"^(?:(?P<prefix>{_LABEL}(?:\.{_LABEL})*)/)?{_LABEL_NAME}$")
+LABEL_VALUE = re.compile(rf"^(?:{_LABEL_NAME})?$")
+# A Prometheus duration as prometheus-operator's CRDs take it (`30s`, `1m30s`).
+PROMETHEUS_DURATION = re.compile(
+    r"^(?:(?:[0-9]+)y)?(?:(?:[0-9]+)w)?(?:(?:[0-9]+)d)?(?:(?:[0-9]+)h)?(?:(?:[0-9]+)m)?(?:(?:[0-9]+)s)?(?:(?:[0-9]+)ms)?$"
+)
+
+
+def label_key(text: str) -> str:
+    match = LABEL_KEY.match(text)
+    if match is None or len(match["prefix"] or "") > 253:
+        raise ValueError(f"{text!r} is not a label key: [prefix/]name, the name 1-63 of letters, digits, '-', '_', '.'")
+    return text
+
+
+def label_value(text: str) -> str:
+    if not LABEL_VALUE.match(text):
+        raise ValueError(f"{text!r} is not a label value: at most 63 of letters, digits, '-', '_', '.', alphanumeric at both ends")
+    return text
+
+
+def prometheus_duration(text: str) -> str:
+    if not text or text == "0" or not PROMETHEUS_DURATION.match(text):
+        raise ValueError(f"{text!r} is not a Prometheus duration above zero (e.g. '30s', '1m30s')")
+    return text
+
+
 def _number_as_text(value: object) -> object:
     # A YAML number is a quantity too (`cpu: 1`); keep it as the text Kubernetes gets.
     if isinstance(value, bool) or not isinstance(value, str | int | float):
@@ -161,3 +190,6 @@ ImageReference = Annotated[str, AfterValidator(image_reference)]
 RegistryHost = Annotated[str, AfterValidator(registry_host)]
 RepositoryPath = Annotated[str, AfterValidator(repository_path)]
 Port = Annotated[int, Field(ge=1, le=65535)]
+LabelKey = Annotated[str, AfterValidator(label_key)]
+LabelValue = Annotated[str, AfterValidator(label_value)]
+PrometheusDuration = Annotated[str, AfterValidator(prometheus_duration)]

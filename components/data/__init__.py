@@ -5,22 +5,6 @@ endpoint only, `endpoints`), and their scheduled, encrypted, off-site backups (`
 - `mysql_client`: how MySQL clients in the stack log in (an option file in a Secret)
 - `backup/`: the repository (`BackupRepository`), the jobs (`MySqlBackup`, `RedisBackup`) and
   the shell scripts they run (`commands`, run for real by the tests and `python -m recovery.drill`)
+
+No re-exports here: the operator's restore tool imports `mysql_client` without Pulumi installed.
 """
-
-from components.data.backup.repository import BackupRepository, BackupRepositoryArgs
-from components.data.endpoints import CacheEndpoint, DatabaseEndpoint, external_cache, external_database
-from components.data.mysql import MySql, MySqlArgs
-from components.data.redis import Redis, RedisArgs
-
-__all__ = [
-    "BackupRepository",
-    "BackupRepositoryArgs",
-    "CacheEndpoint",
-    "DatabaseEndpoint",
-    "MySql",
-    "MySqlArgs",
-    "Redis",
-    "RedisArgs",
-    "external_cache",
-    "external_database",
-]

@@ -10,7 +10,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import kube
-from components.config import Ingress
+from components.config import Exposure, ServiceMonitorConfig
 from components.kube import PodSelector
 from components.network.peers import BackupPods, ClientPods, NetworkPeer, ServerAccess
 
@@ -24,7 +24,8 @@ class NetworkPoliciesArgs:
     worker: PodSelector | None  # the worker pods (they use MySQL and Redis); None: no worker
     mysql: ServerAccess | None  # None: MySQL is outside the cluster
     redis: ServerAccess | None
-    ingress: Ingress  # when enabled, the controller's namespace may reach the app
+    exposure: Exposure  # ingress: the controller's namespace may reach the app; gateway: the Gateway's
+    scraping: ServiceMonitorConfig  # when enabled, Prometheus's namespace may reach the metrics ports
 
 
 class NetworkPolicies(pulumi.ComponentResource):
@@ -35,7 +36,9 @@ class NetworkPolicies(pulumi.ComponentResource):
 
     Who may reach whom is decided here: MySQL admits the API, its migrations, the worker and its
     own backup pods; Redis admits the API, the worker and its backup pods; the API admits pods
-    labelled as its clients (`ClientPods`) and, with an Ingress, the controller's namespace.
+    labelled as its clients (`ClientPods`) and, with an Ingress, the controller's namespace (with
+    an HTTPRoute, the Gateway's namespace, where its proxies run). With the ServiceMonitor on,
+    Prometheus's namespace reaches the API's port and the worker's `metrics` port, nothing else.
     Kubelet probes come from the node and are not subject to these policies.
     """
 
@@ -54,13 +57,19 @@ class NetworkPolicies(pulumi.ComponentResource):
             clients = [args.app.pod_selector, *workers, *_backup_selectors(args.redis)]
             self._policy("redis", args.redis.server.pod_selector, _from_pods(clients, args.redis.server.port))
         self._policy("app-from-clients", args.app.pod_selector, _from_clients(args.app_clients, args.app.port))
-        if args.ingress.enabled:
-            controller = {"kubernetes.io/metadata.name": args.ingress.controller_namespace}
-            self._policy(
-                "app-from-ingress",
-                args.app.pod_selector,
-                [{"from": [{"namespaceSelector": {"matchLabels": controller}}], "ports": [_tcp(args.app.port)]}],
-            )
+        exposure = args.exposure
+        if exposure.mode == "ingress" and exposure.ingress is not None and exposure.ingress.controller_namespace:
+            rules = _from_namespace(exposure.ingress.controller_namespace, args.app.port)
+            self._policy("app-from-ingress", args.app.pod_selector, rules)
+        elif exposure.mode == "gateway" and exposure.gateway is not None and exposure.gateway.namespace:
+            # The Gateway's data plane runs in (or beside) the Gateway's namespace and proxies to the pods.
+            self._policy("app-from-gateway", args.app.pod_selector, _from_namespace(exposure.gateway.namespace, args.app.port))
+        scrapers = args.scraping.prometheus_namespace
+        if args.scraping.enabled and scrapers:
+            self._policy("app-from-prometheus", args.app.pod_selector, _from_namespace(scrapers, args.app.port))
+            if args.worker:
+                # The worker's container port by its name (components/app/worker.py declares `metrics`).
+                self._policy("worker-from-prometheus", args.worker, _from_namespace(scrapers, WORKER_METRICS_PORT_NAME))
         for server in (args.mysql, args.redis):
             for backup in server.backups if server else []:
                 self._egress_policy(backup)
@@ -109,6 +118,16 @@ class NetworkPolicies(pulumi.ComponentResource):
         )
 
 
+# The worker Deployment's container port for its metrics, by name: a NetworkPolicy port may name one.
+WORKER_METRICS_PORT_NAME = "metrics"
+
+
+def _from_namespace(namespace: str, port: int | str) -> list[k8s.networking.v1.NetworkPolicyIngressRuleArgsDict]:
+    """Every pod of `namespace` (by the label the API server sets on each namespace), on `port`."""
+    selector = {"kubernetes.io/metadata.name": namespace}
+    return [{"from": [{"namespaceSelector": {"matchLabels": selector}}], "ports": [_tcp(port)]}]
+
+
 def _from_clients(clients: ClientPods, port: int) -> list[k8s.networking.v1.NetworkPolicyIngressRuleArgsDict]:
     """The labelled pods of the stack's namespace, and of each namespace named."""
     peers: list[k8s.networking.v1.NetworkPolicyPeerArgsDict] = [{"podSelector": {"matchLabels": clients.label}}]
@@ -131,7 +150,7 @@ def _cidr(host: str) -> str:
     return f"{address}/{address.max_prefixlen}"
 
 
-def _tcp(port: int) -> k8s.networking.v1.NetworkPolicyPortArgsDict:
+def _tcp(port: int | str) -> k8s.networking.v1.NetworkPolicyPortArgsDict:
     return {"protocol": "TCP", "port": port}
 
 

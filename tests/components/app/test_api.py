@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from components.config import StackConfig
-from components.app.api import HEALTH_PATH, READY_PATH
+from components.app.api import HEALTH_PATH
 from offline.paths import PROJECT_ROOT
 from offline.engine import RecordedResource, StackRun
 from tests.support import leaks
@@ -82,8 +82,21 @@ def test_a_new_image_means_a_new_migration_job(run_with: Any) -> None:
 def test_probes_hit_paths_the_app_serves(stack_run: StackRun, app_route_paths: set[str]) -> None:
     container = _api_container(stack_run)
     probe_paths = {container[probe]["httpGet"]["path"] for probe in ("startupProbe", "readinessProbe", "livenessProbe")}
-    assert probe_paths == {HEALTH_PATH, READY_PATH}
     assert probe_paths <= app_route_paths
+
+
+def test_no_probe_depends_on_the_database(stack_run: StackRun) -> None:
+    # A database outage is shared by every pod: a probe on it would empty the Service (readiness)
+    # or restart every pod (liveness). The migration Job proves a new image reaches the database.
+    container = _api_container(stack_run)
+    assert {container[probe]["httpGet"]["path"] for probe in ("startupProbe", "readinessProbe", "livenessProbe")} == {HEALTH_PATH}
+
+
+def test_a_migration_job_is_deleted_before_its_replacement_is_created(stack_run: StackRun) -> None:
+    # Going back to the last good image after a failed migration brings back its Job's name: a
+    # create-then-delete would delete the object the new Job just adopted.
+    (job,) = stack_run.of_type("kubernetes:batch/v1:Job")
+    assert job.delete_before_replace
 
 
 def test_metrics_scrape_path_is_served(stack_run: StackRun, app_route_paths: set[str]) -> None:
@@ -106,7 +119,8 @@ def test_scaling_and_exposure_follow_the_stack_config(stack_run: StackRun, stack
         spec = autoscalers[0].inputs["spec"]
         assert (spec["minReplicas"], spec["maxReplicas"]) == (app.autoscaling.min_replicas, app.autoscaling.max_replicas)
         assert "spec.replicas" in deployment.ignore_changes, "the HPA owns replicas once it exists"
-    assert len(stack_run.find("Ingress")) == app.ingress.enabled
+    assert len(stack_run.find("Ingress")) == (app.effective_exposure.mode == "ingress")
+    assert len(stack_run.find("HTTPRoute")) == (app.effective_exposure.mode == "gateway")
     assert bool(pod_spec(deployment).get("topologySpreadConstraints")) == app.topology_spread
 
 

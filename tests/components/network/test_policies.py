@@ -29,7 +29,7 @@ def _allowed_sources(policy: dict[str, Any]) -> list[dict[str, Any]]:
     return [source for rule in policy.get("ingress", []) for source in rule["from"]]
 
 
-def _ports(policy: dict[str, Any]) -> list[int]:
+def _ports(policy: dict[str, Any]) -> list[int | str]:
     return [port["port"] for rule in policy.get("ingress", []) for port in rule["ports"]]
 
 
@@ -107,18 +107,47 @@ def test_backup_pods_may_reach_only_dns_their_server_and_the_repository(stack_ru
         assert len(off_site) == (stack_config.backup.target == "s3")
 
 
-def test_ingress_controller_reaches_the_app_when_ingress_is_enabled(stack_run: StackRun, stack_config: StackConfig) -> None:
-    policies = _policies(stack_run)
-    ingress = stack_config.app.ingress
-    if not ingress.enabled:  # nothing from outside the namespace
-        assert "network-app-from-ingress" not in policies
+def test_the_exposures_proxies_reach_the_app_from_their_namespace(stack_run: StackRun, stack_config: StackConfig) -> None:
+    # An Ingress: the controller's namespace; an HTTPRoute: the Gateway's (where its proxies run).
+    policies, exposure = _policies(stack_run), stack_config.app.effective_exposure
+    expected = {"ingress": "network-app-from-ingress", "gateway": "network-app-from-gateway"}
+    assert {name for name in policies if name in expected.values()} == ({expected[exposure.mode]} if exposure.mode in expected else set())
+    if exposure.mode == "none":
         return
-    policy = policies["network-app-from-ingress"]
+    policy = policies[expected[exposure.mode]]
     (api,) = [workload for workload in workloads(stack_run) if _component(workload) == "api"]
     assert selects(policy["podSelector"]["matchLabels"], pod_labels(api))
     assert _ports(policy) == [_container_port(api)]
-    controller = {"kubernetes.io/metadata.name": ingress.controller_namespace}
-    assert _allowed_sources(policy) == [{"namespaceSelector": {"matchLabels": controller}}]
+    if exposure.ingress is not None:
+        namespace = exposure.ingress.controller_namespace
+    else:
+        assert exposure.gateway is not None
+        namespace = exposure.gateway.namespace
+    assert _allowed_sources(policy) == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}]
+
+
+def test_the_gateways_namespace_replaces_the_ingress_controllers(run_with: RunWith) -> None:
+    gateway = {"mode": "gateway", "gateway": {"name": "public", "namespace": "gateway-system"}}
+    policies = _policies(run_with("dev", {"app": {"replicas": 1, "exposure": gateway}}))
+    assert "network-app-from-ingress" not in policies
+    (source,) = _allowed_sources(policies["network-app-from-gateway"])
+    assert source == {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "gateway-system"}}}
+
+
+def test_prometheus_reaches_only_the_metrics_ports_and_only_when_scraping(run_with: RunWith, stack_run: StackRun) -> None:
+    assert not [name for name in _policies(stack_run) if "prometheus" in name]
+    run = run_with("dev", {"monitoring": {"serviceMonitor": {"enabled": True, "prometheusNamespace": "monitoring"}}})
+    policies = _policies(run)
+    prometheus = [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+    by_component = {_component(workload): workload for workload in workloads(run) if _component(workload) in ("api", "worker")}
+    for name, component in (("network-app-from-prometheus", "api"), ("network-worker-from-prometheus", "worker")):
+        policy, workload = policies[name], by_component[component]
+        assert selects(policy["podSelector"]["matchLabels"], pod_labels(workload))
+        assert _allowed_sources(policy) == prometheus
+        ports = {port["name"]: port["containerPort"] for container in pod_spec(workload)["containers"] for port in container["ports"]}
+        (port,) = _ports(policy)
+        assert port in ports or port in ports.values(), f"{name} admits {port}, which the {component} pods do not declare"
+    assert _ports(policies["network-worker-from-prometheus"]) == ["metrics"]
 
 
 def test_the_api_admits_only_pods_labelled_as_its_clients_on_its_port(stack_run: StackRun) -> None:

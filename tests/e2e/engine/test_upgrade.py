@@ -19,9 +19,15 @@ from tests.support.stacks import STACKS
 
 # The last commit before the components moved into rooms (the second redesign).
 UPGRADE_FROM = "22d1523"
-REPLACING_OPS = {"replace", "create-replacement", "delete-replaced", "delete"}
-# What the new program adds on purpose (a policy admitting the API's labelled clients).
-ADDED_SINCE_UPGRADE_FROM = {"network-app-from-clients"}
+REPLACING_OPS = {"replace", "create-replacement", "delete-replaced"}
+# What the new program adds on purpose, per stack (a policy admitting the API's labelled clients).
+ADDED_SINCE_UPGRADE_FROM = {"dev": {"network-app-from-clients"}, "prod": {"network-app-from-clients"}}
+# What it deletes on purpose, per stack. The stack files stay as deployed, and a deployed prod's
+# `app.ingress` is still read (as app.exposure mode ingress): its Ingress stays. Moving prod to the
+# Gateway is an edit of its stack file (the committed Pulumi.prod.yaml): Ingress `api` and policy
+# `network-app-from-ingress` deleted, HTTPRoute `api` and `network-app-from-gateway` created
+# (tests/components/app/test_exposure.py, tests/components/network/test_policies.py).
+REMOVED_SINCE_UPGRADE_FROM: dict[str, set[str]] = {"dev": set(), "prod": set()}
 
 
 def _program_at(commit: str, directory: Path) -> Path:
@@ -54,9 +60,10 @@ def test_a_stack_deployed_by_the_previous_layout_upgrades_without_replacing_anyt
     assert [(step["op"], step["urn"]) for step in steps if step["op"] in REPLACING_OPS] == []
     # What does change is what changed on purpose (a Deployment's pod spec, the worker's
     # autoscaler): updates in place of resources the old state had, and the resources added.
-    assert {step["op"] for step in steps} <= {"update", "create"}
+    assert {step["op"] for step in steps} <= {"update", "create", "delete"}
     assert {step["urn"] for step in steps if step["op"] == "update"} <= before
-    assert {str(step["urn"]).rsplit("::", 1)[-1] for step in steps if step["op"] == "create"} == ADDED_SINCE_UPGRADE_FROM
+    assert {str(step["urn"]).rsplit("::", 1)[-1] for step in steps if step["op"] == "create"} == ADDED_SINCE_UPGRADE_FROM[stack]
+    assert {str(step["urn"]).rsplit("::", 1)[-1] for step in steps if step["op"] == "delete"} == REMOVED_SINCE_UPGRADE_FROM[stack]
     write_phase_seconds(
         REPORT_DIR, f"upgrade-{stack}", {}, changed=sorted(f"{step['op']} {str(step['urn']).rsplit('::', 1)[-1]}" for step in steps)
     )
