@@ -48,12 +48,13 @@ render: $(VENV)/.installed $(CHECKOV) ## Render STACK (dev|prod) offline to buil
 	$(PY) -m offline.render $(RENDER_FLAGS)
 
 .PHONY: lint
-lint: $(VENV)/.installed ## ruff and mypy over the program, its tooling and tests; actionlint, zizmor and the rules over .github/workflows
+lint: $(VENV)/.installed ## ruff and mypy over the program, its tooling and tests; actionlint, zizmor and the rules over .github/workflows; promtool over the alert rules
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(PY) -m bench.targets --check
 	set -o pipefail; bin="$$(scripts/lint-tools/build.sh | tail -n1)" && "$$bin/actionlint" -no-color $$(find .github/workflows -name '*.y*ml')
+	set -o pipefail; bin="$$(scripts/lint-tools/build.sh promtool | tail -n1)" && PROMTOOL="$$bin/promtool" $(PY) -m pytest --noconftest -p no:cacheprovider tests/components/monitoring/test_alerts.py
 	$(VENV)/bin/zizmor --offline --pedantic --strict-collection --no-progress .github/workflows
 	$(PY) -m pytest --noconftest -p no:cacheprovider tests/workflows
 
@@ -97,11 +98,6 @@ node-up: ## Start a real single-node cluster (containerd, kubelet, DNS, policies
 .PHONY: node-down
 node-down: ## Stop the node of NODE_RUN and undo what it changed on the machine (logs stay in NODE_RUN/logs)
 	scripts/node/down.sh $(NODE_RUN)
-
-.PHONY: test-cluster
-test-cluster: $(VENV)/.installed ## `pulumi up` on both stacks against a real API server (kwok nodes): admission, rollouts, migrations, destroy
-	bin="$$($(PULUMI_TOOLCHAIN) | tail -n1)" && cluster="$$($(CLUSTER_TOOLCHAIN) | tail -n1)" && \
-	PULUMI_TOOLCHAIN_BIN="$$bin" CLUSTER_BIN="$$cluster" $(PY) -m pytest tests/e2e/test_control_plane.py
 
 .PHONY: test-engine
 test-engine: packages-docker packages-image $(VENV)/.installed ## The real Pulumi engine on both stacks: secrets, preview, up, rotation, policy pack, upgrade, image.mode build with Docker, destroy

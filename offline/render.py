@@ -83,9 +83,13 @@ def main(argv: list[str] | None = None) -> int:
     phases.end(began)
 
     began = phases.begin("schemas (strict, Kubernetes " + ", ".join(_supported()) + ")")
-    from offline.gates import schemas
+    from offline.gates import crds, schemas
 
-    errors, reused = schemas.check(ordered)
+    try:
+        errors, reused = schemas.check(ordered)
+    except crds.CrdFetchError as error:  # the CRD schemas could not be fetched: say why, no traceback
+        print(f"\nrender: {error}", file=sys.stderr)
+        return 2
     phases.end(began, f"{reused}/{len(ordered)} from cache")
     for note in schemas.live_only(ordered):
         print(f"  note: {note}")

@@ -65,6 +65,8 @@ def parse_stack_config(
     sections, broken = _sections(project, problems)
     settings = StackSettings.model_construct(**{**_defaults(), **sections})
     problems += [found for found in check_rules(Facts(settings, frozenset(secrets_set))) if not _near(found.path, broken)]
+    if settings.environment == "prod":
+        problems += _weak_app_secrets(project, secrets_set)
     if problems:
         raise ConfigError(stack, problems)
     given = {to_snake(key): value for key, value in (secrets or {}).items() if key in secrets_set}
@@ -84,6 +86,27 @@ def missing_required_secrets(flat: Mapping[str, str], secret_keys: set[str]) -> 
     settings = StackSettings.model_construct(**{**_defaults(), **sections})
     given = _secrets_set(project, secret_keys, [])
     return sorted(set(required_secrets(settings)) - given)
+
+
+# The app refuses these in prod at start (app/src/service/config.py): refused here first, so a
+# weak value stops `pulumi up` before any resource rather than failing the migration Job.
+APP_SECRETS_CHECKED_IN_PROD = ("mysqlPassword", "redisPassword", "apiKeys")
+MIN_PROD_SECRET_LENGTH = 32
+KNOWN_WEAK_SECRETS = frozenset({"changethis", "changeme", "password", "secret", "admin"})
+
+
+def _weak_app_secrets(project: Mapping[str, str], secrets_set: set[str]) -> list[Problem]:
+    """Each prod secret the app would refuse, named by key, never quoting the value."""
+    problems = []
+    for key in APP_SECRETS_CHECKED_IN_PROD:
+        if key not in secrets_set:
+            continue  # generated (pulumi_random, long enough) or not used
+        values = [part.strip() for part in project[key].replace("\n", ",").split(",") if part.strip()]
+        if any(value.lower() in KNOWN_WEAK_SECRETS for value in values):
+            problems.append(Problem(key, "is a known default value (refused in prod)"))
+        elif any(len(value) < MIN_PROD_SECRET_LENGTH for value in values):
+            problems.append(Problem(key, f"is shorter than {MIN_PROD_SECRET_LENGTH} characters (refused in prod, as the app does)"))
+    return problems
 
 
 def _secrets_set(project: Mapping[str, str], secret_keys: set[str], problems: list[Problem]) -> set[str]:

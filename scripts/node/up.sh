@@ -176,6 +176,10 @@ start_daemon() {
 	echo "$pid" >"$RUN/pids/$name.pid"
 	record process "$name"
 	CURRENT_LOG="$RUN/logs/$name.log"
+	# Until it execs nsenter, the pid is a fork of this script, whose command line `alive` does
+	# not match: wait (bounded) for the exec, or a loaded machine reads that moment as a death.
+	local deadline=$((SECONDS + 10))
+	while [ -d "/proc/$pid" ] && ! pid_is "$pid" "$RUN/" && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.05; done
 }
 # alive NAME: the process started as NAME still runs.
 alive() { pid_is "$(cat "$RUN/pids/$1.pid")" "$RUN/"; }

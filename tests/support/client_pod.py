@@ -34,9 +34,9 @@ def _request(method: str, url: str, token: str, body: Any = None, timeout: float
         request.add_header("Content-Type", "application/json")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310
-            return answer.status, dict(answer.headers), answer.read().decode()
+            return answer.status, {name.lower(): value for name, value in answer.headers.items()}, answer.read().decode()
     except urllib.error.HTTPError as error:
-        return error.code, dict(error.headers), error.read().decode(errors="replace")
+        return error.code, {name.lower(): value for name, value in error.headers.items()}, error.read().decode(errors="replace")
 
 
 def tcp(host: str, port: str, seconds: str) -> dict[str, Any]:
@@ -63,7 +63,7 @@ def http(method: str, url: str, token: str, body: str = "") -> dict[str, Any]:
         parsed: Any = json.loads(text)
     except ValueError:
         parsed = text
-    return {"status": status, "cache": headers.get("X-Cache"), "body": parsed}
+    return {"status": status, "cache": headers.get("x-cache"), "body": parsed}
 
 
 def bulk_import(url: str, token: str, items: str, seconds: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ REGISTRY_USERNAME = "bot"
 
 def canaries(stack: str | None = None) -> dict[str, str]:
     """A distinctive value for every secret config key (that `stack`'s settings use), new on each call."""
-    run = secrets.token_hex(6)
+    run = secrets.token_hex(16)  # long enough for prod's 32-character minimum
     values = {key: f"canary{key}{run}" for key in SECRET_KEYS}
     if stack is not None:
         for key in unused_secrets(stack):

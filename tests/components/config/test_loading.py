@@ -303,6 +303,28 @@ def test_a_secret_set_as_secret_is_accepted() -> None:
     assert parse_stack_config("dev", flat, {f"{P}:mysqlPassword"}).stack == "dev"
 
 
+@pytest.mark.parametrize(
+    ("key", "value", "reason"),
+    [
+        ("mysqlPassword", "short-but-encrypted", "is shorter than 32 characters (refused in prod, as the app does)"),
+        ("apiKeys", "k" * 40 + ",short-second-key", "is shorter than 32 characters (refused in prod, as the app does)"),
+        ("redisPassword", "changeme", "is a known default value (refused in prod)"),
+    ],
+)
+def test_prod_refuses_an_app_secret_the_app_would_refuse_before_any_resource(key: str, value: str, reason: str) -> None:
+    # Otherwise the stack deploys and its migration Job exits 2 on the app's own check.
+    flat = flat_config("prod", {key: value})
+    with pytest.raises(ConfigError) as raised:
+        parse_stack_config("prod", flat, {f"{P}:{key}"})
+    assert [(problem.path, problem.reason) for problem in raised.value.problems if problem.path == key] == [(key, reason)]
+    assert value.rsplit(",", maxsplit=1)[-1] not in str(raised.value)
+
+
+def test_dev_takes_a_short_app_secret() -> None:
+    flat = flat_config("dev", {"mysqlPassword": "short-but-encrypted"})
+    assert parse_stack_config("dev", flat, {f"{P}:mysqlPassword"}).stack == "dev"
+
+
 @pytest.mark.parametrize("stack", STACKS)
 def test_committed_stack_config_is_valid_once_its_secrets_are_set(stack: str) -> None:
     assert isinstance(_parse(stack), StackConfig)

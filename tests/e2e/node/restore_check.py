@@ -20,8 +20,18 @@ from testservers.app_data import ITEM_KEY_PREFIX
 RESTORED_DATABASE = "app_restored"
 
 
-def restore(restic: str, host: str, work: Path) -> dict[str, object]:
+def restore(restic: str, host: str, work: Path, servers: list[str]) -> dict[str, object]:
+    """Each of `servers` (mysql, redis: those the stack backs up) restored from its newest snapshot."""
     restore_tool = [sys.executable, "-m", "recovery.restore", "--restic", restic]
+    found: dict[str, object] = {}
+    if "mysql" in servers:
+        found["items"] = _restore_mysql(restore_tool, host, work)
+    if "redis" in servers:
+        found["item_cache_keys"] = _restore_redis(restore_tool, host, work)
+    return found
+
+
+def _restore_mysql(restore_tool: list[str], host: str, work: Path) -> list[list[object]]:
     with mariadb_server(work / "mysql") as mysql:
         mysql.setup_user()
         password_file = work / "mysql-password"
@@ -33,11 +43,14 @@ def restore(restic: str, host: str, work: Path) -> dict[str, object]:
             check=True, timeout=600,
         )  # fmt: skip
         rows = [line.split("\t", 1) for line in mysql.sql("SELECT id, name FROM items ORDER BY id", RESTORED_DATABASE).splitlines()]
+    return [[int(item_id), name] for item_id, name in rows]
+
+
+def _restore_redis(restore_tool: list[str], host: str, work: Path) -> list[str]:
     data_dir = work / "redis"
     subprocess.run([*restore_tool, "redis", "--host", host, "--data-dir", str(data_dir)], check=True, timeout=600)
     with redis_server(data_dir) as redis:
-        keys = sorted(key.decode() for key in redis.keyspace() if key.startswith(ITEM_KEY_PREFIX.encode()))
-    return {"items": [[int(item_id), name] for item_id, name in rows], "item_cache_keys": keys}
+        return sorted(key.decode() for key in redis.keyspace() if key.startswith(ITEM_KEY_PREFIX.encode()))
 
 
 def main() -> int:
@@ -45,9 +58,10 @@ def main() -> int:
     parser.add_argument("--restic", required=True)
     parser.add_argument("--host", required=True, help="the stack's name: restic's --host of its snapshots")
     parser.add_argument("--work", type=Path, required=True)
+    parser.add_argument("--servers", default="mysql,redis", help="the backed-up servers to restore (comma-separated)")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
-    print(json.dumps(restore(args.restic, args.host, args.work)))
+    print(json.dumps(restore(args.restic, args.host, args.work, args.servers.split(","))))
     return 0
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from components.config import StackConfig
+from components.config import StackConfig, backed_up
 from offline.paths import PROJECT_ROOT
 from tests.support import leaks
 from tests.support.docker import DockerDaemon
@@ -31,6 +32,7 @@ from testservers.restic import restic_binary
 API_CLIENT_LABEL = {"fastapi-service/api-client": "true"}
 LOAD_SECONDS = 240  # the most a load loop runs; it stops when the step it accompanies is done
 MIGRATION_FAILURE = "this migration fails on purpose"  # the broken migration's message
+POD_ENDING_SECONDS = 180  # old pods: the preStop pause plus the graceful shutdown, with room
 
 
 @dataclass
@@ -146,22 +148,31 @@ def pod_endings(node: Node, namespace: str) -> Iterator[dict[str, dict[str, Any]
         assert process.stdout is not None
         for line in process.stdout:
             buffer += line
-            try:
-                event, end = decoder.raw_decode(buffer.lstrip())
-            except ValueError:
-                continue
-            buffer = buffer.lstrip()[end:]
-            pod = event.get("object", {})
-            name = pod.get("metadata", {}).get("name", "")
-            statuses = pod.get("status", {}).get("containerStatuses") or []
-            seen[name] = {"event": event.get("type"), "labels": pod["metadata"].get("labels", {}), "containers": statuses}
+            while buffer.strip():  # every complete event the buffer holds
+                try:
+                    event, end = decoder.raw_decode(buffer.lstrip())
+                except ValueError:
+                    break
+                buffer = buffer.lstrip()[end:]
+                pod = event.get("object", {})
+                metadata = pod.get("metadata", {})
+                seen[metadata.get("name", "")] = {
+                    "event": event.get("type"),
+                    "labels": metadata.get("labels", {}),
+                    "terminating": "deletionTimestamp" in metadata,
+                    "containers": pod.get("status", {}).get("containerStatuses") or [],
+                }
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     try:
         yield seen
     finally:
-        time.sleep(3)  # the last events of pods still terminating
+        # `pulumi up` returns once the new pods are ready; the old ones are still draining (preStop,
+        # then the app's graceful shutdown): wait, bounded, until each is gone.
+        deadline = time.monotonic() + POD_ENDING_SECONDS
+        while time.monotonic() < deadline and any(pod["terminating"] and pod["event"] != "DELETED" for pod in list(seen.values())):
+            time.sleep(1)
         process.terminate()
         process.wait(10)
         reader.join(10)
@@ -385,6 +396,7 @@ def backups(workspace: Workspace, node: Node, live: Live, client: ClientPod, roo
         node.kubectl("create", "job", name, f"--from=cronjob/{cron_job['metadata']['name']}", "-n", live.namespace)
         node.kubectl("wait", f"job/{name}", "-n", live.namespace, "--for=condition=Complete", "--timeout=600s", check=False)
         live.backups.setdefault("jobs", []).append(node.get("job", live.namespace, name))
+    live.backups["claims"] = node.items("pvc", live.namespace)
     password_file = root / "repository-password"
     password_file.write_text(live.backups["repository_password"])
     env = {"RESTIC_PASSWORD_FILE": str(password_file)}
@@ -395,8 +407,17 @@ def backups(workspace: Workspace, node: Node, live: Live, client: ClientPod, roo
         env["RESTIC_REPOSITORY"] = repository
     else:  # the volume target: the claim's directory on the node
         env["RESTIC_REPOSITORY"] = str(_volume_path(node, live.namespace, "backup-repository-volume") / Path(repository).name)
-    command = ["env", *(f"{k}={v}" for k, v in env.items()), "python3", "-m", "tests.e2e.node.restore_check"]
-    command += ["--restic", restic_binary(), "--host", live.stack, "--work", str(root / "restore")]
+    command = ["env", *(f"{k}={v}" for k, v in env.items()), sys.executable, "-m", "tests.e2e.node.restore_check"]
+    command += [
+        "--restic",
+        restic_binary(),
+        "--host",
+        live.stack,
+        "--work",
+        str(root / "restore"),
+        "--servers",
+        ",".join(backed_up(live.config)),
+    ]
     in_repository = ["sh", "-c", f'cd "{PROJECT_ROOT}" && exec "$@"', "restore", *command]
     done = subprocess.run(
         [str(PROJECT_ROOT / "scripts" / "node" / "exec.sh"), str(node.run_dir), *in_repository],

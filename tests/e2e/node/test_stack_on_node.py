@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from components.config import backed_up
+from offline.gates import crds
 from offline.paths import BUILD_DIR
 from tests.e2e.node import scenario
 from tests.e2e.node.scenario import Live
@@ -31,12 +32,24 @@ def node(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReques
     failed_before = request.session.testsfailed
     started = Node.start(run_dir)
     try:
+        install_gateway_api(started)
         yield started
     finally:
         stopped = started.stop()
         if request.session.testsfailed > failed_before or stopped.returncode != 0:
             print(f"\nnode logs kept in {started.keep_logs(REPORT_DIR / 'logs')}\n{stopped.stderr[-2000:]}")
         write_phase_seconds(REPORT_DIR, "node", {}, start_seconds=started.start_seconds)
+
+
+def install_gateway_api(node: Node) -> None:
+    """The Gateway API's CRDs, as a cluster with a Gateway controller has them (prod exposes the API
+    through an HTTPRoute); the same pinned files the offline gate checks against (scripts/crds)."""
+    files = sorted(
+        path for path in (crds.crd_directory() / "gateway-api").glob("gateway.networking.k8s.io_*.yaml") if "_vap_" not in path.name
+    )
+    for crd in files:
+        node.kubectl("apply", "--server-side", "-f", str(crd))
+    node.kubectl("wait", "--for=condition=Established", "crd/httproutes.gateway.networking.k8s.io", "--timeout=60s")
 
 
 @pytest.fixture(scope="module")
@@ -105,10 +118,12 @@ def test_the_migration_completed_before_any_pod_of_the_image_became_ready(live: 
             assert ready[0] >= completed, pod["metadata"]["name"]
 
 
-def test_every_claim_is_bound_through_the_provisioner(live: Live) -> None:
-    claims = live.after_up["pvc"]
-    assert claims
-    for claim in claims:
+def test_every_claim_is_bound_through_the_provisioner_once_a_pod_uses_it(live: Live) -> None:
+    # The StorageClass binds on first use (WaitForFirstConsumer): the servers' claims at the first
+    # up, the backup repository's volume (dev) when the first backup job mounts it.
+    servers = [claim for claim in live.after_up["pvc"] if claim["metadata"]["name"].startswith("data-")]
+    assert sorted(claim["metadata"]["name"] for claim in servers) == ["data-mysql-0", "data-redis-0"]
+    for claim in [*servers, *live.backups["claims"]]:
         assert claim["status"]["phase"] == "Bound", claim["metadata"]["name"]
         assert claim["metadata"]["annotations"].get("volume.kubernetes.io/storage-provisioner") == "rancher.io/local-path"
 
