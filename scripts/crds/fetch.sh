@@ -24,12 +24,7 @@ GMB_TOOL=crds
 
 FORCE=0 GMB_RELOCK=0
 for arg in "$@"; do
-	case "$arg" in
-	--force) FORCE=1 ;;
-	--relock) GMB_RELOCK=1 FORCE=1 ;;
-	-h | --help) awk 'NR > 1 && !/^# shellcheck/ { if (!/^#/) exit; sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}" >&2; exit 0 ;;
-	*) gmb_die "unknown argument: $arg (try --help)" ;;
-	esac
+	gmb_common_arg "$arg" "${BASH_SOURCE[0]}" || gmb_die "unknown argument: $arg (try --help)"
 done
 
 # shellcheck source=versions.env
@@ -41,7 +36,7 @@ SOURCES=(
 	"prometheus-operator github.com/prometheus-operator/prometheus-operator@v$PROMETHEUS_OPERATOR_VERSION example/prometheus-operator-crd"
 )
 GMB_HERE="$HERE"
-GMB_KEY="gateway-api-$GATEWAY_API_VERSION"_"prometheus-operator-$PROMETHEUS_OPERATOR_VERSION"
+GMB_KEY="gateway-api-${GATEWAY_API_VERSION}_prometheus-operator-$PROMETHEUS_OPERATOR_VERSION"
 GMB_CACHE_ROOT="${CRDS_CACHE:-$HOME/.cache/fastapi-service/crds}"
 GMB_FORCE="$FORCE"
 OUT="$GMB_CACHE_ROOT/$GMB_KEY"

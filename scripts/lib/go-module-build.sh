@@ -22,6 +22,18 @@ gmb_die() {
 }
 
 # gmb_cached: 0 when GMB_PREFIX holds a complete build.
+# gmb_common_arg ARG SCRIPT: the flags every build script takes (--force, --relock, --help, whose
+# text is SCRIPT's header comment); returns 1 for any other argument, for the caller to handle.
+# shellcheck disable=SC2034 # FORCE is the calling script's
+gmb_common_arg() {
+	case "$1" in
+	--force) FORCE=1 ;;
+	--relock) GMB_RELOCK=1 FORCE=1 ;;
+	-h | --help) awk 'NR > 1 && !/^# shellcheck/ { if (!/^#/) exit; sub(/^# ?/, ""); print }' "$2" >&2; exit 0 ;;
+	*) return 1 ;;
+	esac
+}
+
 gmb_cached() { [ -f "$GMB_CACHE_ROOT/$GMB_KEY/.complete" ]; }
 
 # gmb_start: find Go, take the cache lock (waiting for a concurrent build), prepare GMB_NEW.

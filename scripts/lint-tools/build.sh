@@ -31,10 +31,7 @@ FORCE=0 GMB_RELOCK=0 NAME=actionlint
 for arg in "$@"; do
 	case "$arg" in
 	actionlint | promtool) NAME="$arg" ;;
-	--force) FORCE=1 ;;
-	--relock) GMB_RELOCK=1 FORCE=1 ;;
-	-h | --help) awk 'NR > 1 && !/^# shellcheck/ { if (!/^#/) exit; sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}" >&2; exit 0 ;;
-	*) gmb_die "unknown argument: $arg (try --help)" ;;
+	*) gmb_common_arg "$arg" "${BASH_SOURCE[0]}" || gmb_die "unknown argument: $arg (try --help)" ;;
 	esac
 done
 

@@ -28,12 +28,7 @@ GMB_TOOL=s3-toolchain
 
 FORCE=0 GMB_RELOCK=0
 for arg in "$@"; do
-	case "$arg" in
-	--force) FORCE=1 ;;
-	--relock) GMB_RELOCK=1 FORCE=1 ;;
-	-h | --help) awk 'NR > 1 && !/^# shellcheck/ { if (!/^#/) exit; sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}" >&2; exit 0 ;;
-	*) gmb_die "unknown argument: $arg (try --help)" ;;
-	esac
+	gmb_common_arg "$arg" "${BASH_SOURCE[0]}" || gmb_die "unknown argument: $arg (try --help)"
 done
 
 # --- 1. Version and cache layout ---------------------------------------------
