@@ -20,6 +20,7 @@
 #   BENCH_NAIVE_WARM=0   skip the naive image's code-only rebuild
 #   OUT            output file (default <repo>/build/bench/image.json)
 # Exit status: 0 when all builds ran (the target is reported, not asserted), 1 otherwise.
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 

@@ -8,6 +8,7 @@
 # test starts. Installed packages are left as they are. Debian's postinst scripts may start the
 # servers (mariadb, redis-server) where an init system runs: the tests start private ones on free
 # ports and never touch those.
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 export LOG_PREFIX=system-packages

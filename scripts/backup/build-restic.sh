@@ -25,9 +25,8 @@ GMB_TOOL=backup-toolchain
 FORCE=0
 for arg in "$@"; do
 	case "$arg" in
-	--force) FORCE=1 ;;
-	-h | --help) awk 'NR > 1 && !/^# shellcheck/ { if (!/^#/) exit; sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}" >&2; exit 0 ;;
-	*) gmb_die "unknown argument: $arg (try --help)" ;;
+	--relock) gmb_die "restic needs no lock: its module's go.sum pins every dependency" ;;
+	*) gmb_common_arg "$arg" "${BASH_SOURCE[0]}" || gmb_die "unknown argument: $arg (try --help)" ;;
 	esac
 done
 

@@ -30,10 +30,7 @@ GMB_TOOL=cluster-toolchain
 FORCE=0 GMB_RELOCK=0
 for arg in "$@"; do
 	case "$arg" in
-	--force) FORCE=1 ;;
-	--relock) GMB_RELOCK=1 FORCE=1 ;;
-	-h | --help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 0 ;;
-	*) gmb_die "unknown argument: $arg (try --help)" ;;
+	*) gmb_common_arg "$arg" "${BASH_SOURCE[0]}" || gmb_die "unknown argument: $arg (try --help)" ;;
 	esac
 done
 

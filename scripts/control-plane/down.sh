@@ -9,11 +9,14 @@
 # process up.sh started: its executable is named like its pid file and its
 # command line mentions RUN_DIR. Idempotent; leaves logs and data in RUN_DIR
 # (removing RUN_DIR is the caller's choice).
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 
-log() { printf '[cluster] %s\n' "$*" >&2; }
+LOG_PREFIX=cluster
+# shellcheck source=../lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 if [ $# -ne 1 ] || [ -z "$1" ]; then
-	sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+	usage_from_header "${BASH_SOURCE[0]}"
 	exit 2
 fi
 [ -d "$1" ] || { log "nothing to stop: $1 does not exist"; exit 0; }
@@ -40,23 +43,7 @@ for name in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
 		rm -f "$f" # gone already, or the pid now belongs to someone else
 		continue
 	fi
-	kill -TERM "$pid" 2>/dev/null || true
-	deadline=$((SECONDS + TIMEOUT))
-	while ours "$name" "$pid" && [ "$SECONDS" -lt "$deadline" ]; do
-		sleep 0.1
-	done
-	if ours "$name" "$pid"; then
-		log "$name (pid $pid) still running after ${TIMEOUT}s: SIGKILL"
-		kill -KILL "$pid" 2>/dev/null || true
-		for _ in $(seq 50); do
-			ours "$name" "$pid" || break
-			sleep 0.1
-		done
-	fi
-	if ours "$name" "$pid"; then
-		log "ERROR: could not stop $name (pid $pid)"
-		exit 1
-	fi
+	stop_pid "$name" "$pid" "$RUN/" "$TIMEOUT" || die "could not stop $name (pid $pid)"
 	rm -f "$f"
 	stopped=$((stopped + 1))
 done

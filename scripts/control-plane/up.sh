@@ -28,14 +28,19 @@
 #      CLUSTER_EXTRA_CLIENTS  "NAME=SUBJECT ...": a client certificate and RUN_DIR/NAME.kubeconfig
 #                          each (e.g. kubelet=/O=system:nodes/CN=system:node:node-0)
 # See README.md in this directory.
+# (Over 300 lines on purpose: one start in order, certificates to ready, each wait beside its process.)
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 {
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-log() { printf '[cluster] %s\n' "$*" >&2; }
+LOG_PREFIX=cluster
+# shellcheck source=../lib/common.sh
+. "$HERE/../lib/common.sh"
 
+case "${1:-}" in -h | --help) usage_from_header "${BASH_SOURCE[0]}"; exit 0 ;; esac
 if [ $# -ne 1 ] || [ -z "$1" ]; then
-	sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+	usage_from_header "${BASH_SOURCE[0]}"
 	exit 2
 fi
 T_START=$EPOCHREALTIME
@@ -66,24 +71,23 @@ if [ -d "$RUN/pids" ]; then
 	for f in "$RUN"/pids/*.pid; do
 		[ -f "$f" ] || continue
 		if kill -0 "$(cat "$f")" 2>/dev/null; then
-			log "ERROR: $RUN already has a running control plane ($(basename "$f" .pid) pid $(cat "$f")); run down.sh $RUN first"
-			exit 1
+			die "$RUN already has a running control plane ($(basename "$f" .pid) pid $(cat "$f")); run down.sh $RUN first"
 		fi
 	done
 fi
 
 for tool in openssl curl python3; do
-	command -v "$tool" >/dev/null || { log "ERROR: $tool not found"; exit 1; }
+	command -v "$tool" >/dev/null || die "$tool not found"
 done
 if [ -n "${CLUSTER_BIN_DIR:-}" ]; then
 	BIN="$CLUSTER_BIN_DIR"
 else
 	BIN="$("$HERE/build.sh" | tail -n 1)"
 fi
-STAGES="$(cd "$BIN/.." && pwd)/stages"
 for b in etcd kube-apiserver kube-controller-manager kube-scheduler kubectl $([ "$NODES" = kwok ] && echo kwok); do
-	[ -x "$BIN/$b" ] || { log "ERROR: $BIN/$b not found (run build.sh)"; exit 1; }
+	[ -x "$BIN/$b" ] || die "$BIN/$b not found (run build.sh)"
 done
+STAGES="$(cd "$BIN/.." && pwd)/stages"
 
 rm -rf "${RUN:?}/pids" "${RUN:?}/logs" "${RUN:?}/pki" "${RUN:?}/etcd-data" "${RUN:?}/volumes" "${RUN:?}/home" \
 	"$RUN/flexvolume" "$RUN/certs" "$RUN/kubectl-cache" "$RUN/kubeconfig" "$RUN"/*.kubeconfig "$RUN/cluster.env"
@@ -108,15 +112,13 @@ on_exit() {
 		[ -f "$f" ] || continue
 		name="$(basename "$f" .log)"
 		if [ "$name" = "$CURRENT" ] || { [ -f "$RUN/pids/$name.pid" ] && ! kill -0 "$(cat "$RUN/pids/$name.pid")" 2>/dev/null; }; then
-			log "--- last lines of $f ---"
-			tail -n 30 "$f" | sed 's/^/    /' >&2
+			tail_log "$f"
 		fi
 	done
 	"$HERE/down.sh" "$RUN" >&2 || true
 	exit "$((rc == 0 ? 1 : rc))"
 }
 trap on_exit EXIT
-fail() { log "ERROR: $*"; exit 1; }
 
 # --- Ports -------------------------------------------------------------------
 read -r P_ETCD P_PEER P_API P_KCM P_SCHED P_KWOK < <(python3 -c '
@@ -133,7 +135,7 @@ API="https://$API_HOST:$P_API"
 
 # --- PKI -----------------------------------------------------------------------
 PKI="$RUN/pki"
-ossl() { openssl "$@" 2>>"$RUN/logs/openssl.log" >/dev/null || fail "openssl $1 failed (see $RUN/logs/openssl.log)"; }
+ossl() { openssl "$@" 2>>"$RUN/logs/openssl.log" >/dev/null || die "openssl $1 failed (see $RUN/logs/openssl.log)"; }
 ossl req -x509 -new -nodes -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
 	-keyout "$PKI/ca.key" -out "$PKI/ca.crt" -days 365 -subj "/CN=fastapi-service-local-ca" \
 	-addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
@@ -207,22 +209,22 @@ start() {
 	echo $! >"$RUN/pids/$name.pid"
 	log "started $name (pid $!)"
 }
-alive() { kill -0 "$(cat "$RUN/pids/$1.pid")" 2>/dev/null || fail "$1 exited (see $RUN/logs/$1.log)"; }
-# wait_for NAME WHAT CMD...: poll CMD every 0.2 s, at most TIMEOUT seconds,
-# while process NAME stays alive.
-wait_for() {
-	local name="$1" what="$2" deadline
+alive() { kill -0 "$(cat "$RUN/pids/$1.pid")" 2>/dev/null; }
+# ready NAME WHAT CMD...: poll CMD every 0.2 s, at most TIMEOUT seconds, while process NAME
+# stays alive.
+ready() {
+	local name="$1" what="$2" rc=0
 	shift 2
 	CURRENT="$name"
-	deadline=$((SECONDS + TIMEOUT))
-	until "$@" >/dev/null 2>&1; do
-		alive "$name"
-		[ "$SECONDS" -lt "$deadline" ] || fail "$what: not after ${TIMEOUT}s"
-		sleep 0.2
-	done
+	WAIT_INTERVAL=0.2 WAIT_ALIVE="alive $name" wait_for "$what" "$TIMEOUT" "$@" || rc=$?
+	case "$rc" in
+	0) ;;
+	2) die "$name exited (see $RUN/logs/$name.log)" ;;
+	*) die "$what: not after ${TIMEOUT}s" ;;
+	esac
 	CURRENT=""
 }
-# shellcheck disable=SC2317 # called by wait_for
+# shellcheck disable=SC2317 # called by ready
 https_ok() { # https_ok URL [curl args]: the body is "ok"
 	local url="$1"
 	shift
@@ -235,7 +237,7 @@ start etcd \
 	--listen-peer-urls="http://127.0.0.1:$P_PEER" --initial-advertise-peer-urls="http://127.0.0.1:$P_PEER" \
 	--initial-cluster="local=http://127.0.0.1:$P_PEER" --initial-cluster-state=new \
 	--unsafe-no-fsync=true --log-level=warn
-wait_for etcd "etcd /health" sh -c "curl -sS --max-time 2 http://127.0.0.1:$P_ETCD/health | grep -q '\"health\":\"true\"'"
+ready etcd "etcd /health" sh -c "curl -sS --max-time 2 http://127.0.0.1:$P_ETCD/health | grep -q '\"health\":\"true\"'"
 
 # The lease endpoint reconciler refuses a loopback --advertise-address: with
 # "none", the default/kubernetes Service simply has no endpoints.
@@ -257,9 +259,9 @@ start kube-apiserver \
 	--service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
 	--service-cluster-ip-range=10.96.0.0/16 \
 	--profiling=false
-wait_for kube-apiserver "kube-apiserver /readyz" https_ok "$API/readyz" \
+ready kube-apiserver "kube-apiserver /readyz" https_ok "$API/readyz" \
 	--cacert "$PKI/ca.crt" --cert "$PKI/admin.crt" --key "$PKI/admin.key"
-log "kube-apiserver ready on $API after $(python3 -c "print(f'{$EPOCHREALTIME - $T_START:.1f}')")s"
+log "kube-apiserver ready on $API after $(seconds_since "$T_START")s"
 
 start kube-controller-manager \
 	--kubeconfig="$RUN/kube-controller-manager.kubeconfig" \
@@ -296,9 +298,9 @@ if [ "$NODES" = kwok ]; then
 		--cidr=10.244.0.0/16
 fi
 
-wait_for kube-controller-manager "kube-controller-manager /healthz" https_ok "https://127.0.0.1:$P_KCM/healthz" -k
-wait_for kube-scheduler "kube-scheduler /healthz" https_ok "https://127.0.0.1:$P_SCHED/healthz" -k
-if [ "$NODES" = kwok ]; then wait_for kwok "kwok /healthz" https_ok "http://127.0.0.1:$P_KWOK/healthz"; fi
+ready kube-controller-manager "kube-controller-manager /healthz" https_ok "https://127.0.0.1:$P_KCM/healthz" -k
+ready kube-scheduler "kube-scheduler /healthz" https_ok "https://127.0.0.1:$P_SCHED/healthz" -k
+if [ "$NODES" = kwok ]; then ready kwok "kwok /healthz" https_ok "http://127.0.0.1:$P_KWOK/healthz"; fi
 
 # --- Cluster objects: the fake node, default storage (kwok only) -------------------
 # shellcheck disable=SC2317 # called below
@@ -327,7 +329,7 @@ spec:
       - matchExpressions:
         - {key: kubernetes.io/hostname, operator: In, values: [$NODE]}"
 done
-kctl apply --server-side --field-manager=cluster-up -f - >"$RUN/logs/objects.log" 2>&1 <<EOF || { cat "$RUN/logs/objects.log" >&2; fail "creating the node and storage objects failed"; }
+kctl apply --server-side --field-manager=cluster-up -f - >"$RUN/logs/objects.log" 2>&1 <<EOF || { cat "$RUN/logs/objects.log" >&2; die "creating the node and storage objects failed"; }
 apiVersion: v1
 kind: Node
 metadata:
@@ -355,16 +357,16 @@ volumeBindingMode: WaitForFirstConsumer
 reclaimPolicy: Retain
 $pvs
 EOF
-# shellcheck disable=SC2317 # called by wait_for
+# shellcheck disable=SC2317 # called by ready
 node_ready() { [ "$(kctl get node "$NODE" -o 'jsonpath={.status.conditions[?(@.type=="Ready")].status}')" = True ]; }
-wait_for kwok "node $NODE Ready" node_ready
+ready kwok "node $NODE Ready" node_ready
 }
 if [ "$NODES" = kwok ]; then
 	fake_node
 else
 	NODE="" STORAGE_CLASS="" P_KWOK=""
 fi
-wait_for kube-controller-manager "ServiceAccount default/default" kctl get serviceaccount default -n default
+ready kube-controller-manager "ServiceAccount default/default" kctl get serviceaccount default -n default
 
 cat >"$RUN/cluster.env" <<EOF
 KUBECONFIG=$RUN/kubeconfig
@@ -378,9 +380,9 @@ CLUSTER_NODES=$NODES
 EOF
 READY=1
 if [ "$NODES" = kwok ]; then
-	log "control plane ready in $(python3 -c "print(f'{$EPOCHREALTIME - $T_START:.1f}')")s: $API, node $NODE, $PV_COUNT PVs of $PV_SIZE (StorageClass $STORAGE_CLASS, default)"
+	log "control plane ready in $(seconds_since "$T_START")s: $API, node $NODE, $PV_COUNT PVs of $PV_SIZE (StorageClass $STORAGE_CLASS, default)"
 else
-	log "control plane ready in $(python3 -c "print(f'{$EPOCHREALTIME - $T_START:.1f}')")s: $API (advertised as $ADVERTISE_ADDRESS), no nodes yet"
+	log "control plane ready in $(seconds_since "$T_START")s: $API (advertised as $ADVERTISE_ADDRESS), no nodes yet"
 fi
 log "stop it with: $HERE/down.sh $RUN"
 printf '%s\n' "$RUN/kubeconfig"

@@ -4,6 +4,7 @@
 # network namespace handle, overlay layers). Idempotent; images, logs and data stay in RUN_DIR.
 #
 # Usage: scripts/docker/down.sh RUN_DIR
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=scripts/lib/common.sh

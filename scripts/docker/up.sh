@@ -18,6 +18,7 @@
 #   stderr: log; on failure the tail of the log concerned.
 # Stop with scripts/docker/down.sh RUN_DIR (by PID; unmounts what dockerd mounted there).
 # shellcheck disable=SC2317 # the wait conditions run through wait_for
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 {
 
@@ -32,7 +33,7 @@ while [ $# -gt 0 ]; do
 	--registry-auth) AUTH_USER="${2:?--registry-auth needs a user}"; shift 2 ;;
 	--registry-address) ADDRESS="${2:?--registry-address needs HOST:PORT}"; shift 2 ;;
 	--use-registry) ADDRESS="${2:?--use-registry needs HOST:PORT}"; OWN_REGISTRY=0; shift 2 ;;
-	-h | --help) awk 'NR > 1 { if (!/^#/) exit; sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}" >&2; exit 0 ;;
+	-h | --help) usage_from_header "${BASH_SOURCE[0]}"; exit 0 ;;
 	-*) die "unknown option $1 (try --help)" ;;
 	*) [ -z "$RUN_ARG" ] || die "one RUN_DIR only"; RUN_ARG="$1"; shift ;;
 	esac

@@ -10,6 +10,7 @@
 #   BUILD_TIMES    file to append "<iso-date> <tag> <seconds>" to (default <repo>/build/image-build-times.txt)
 # With a Docker daemon (docker info succeeds) `docker build` is used, else buildah (vfs, chroot).
 # The build seconds are printed on stderr and appended to BUILD_TIMES.
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 # shellcheck source=scripts/image/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
@@ -45,6 +46,7 @@ else
     # ones this build created (containers of the uv image that did not exist before).
     uv_ref="${UV_IMAGE:-ghcr.io/astral-sh/uv:0.9.13}"
     before="$(bah containers -q --filter ancestor="$uv_ref" 2>/dev/null || true)"
+    # shellcheck disable=SC2154 # c is the trap's own loop variable
     trap 'for c in $(bah containers -q --filter ancestor="$uv_ref" 2>/dev/null); do
               grep -qx "$c" <<<"$before" || bah rm "$c" >/dev/null 2>&1 || true; done' EXIT
     bah bud --isolation chroot --layers --format docker --pull="${BUILDAH_PULL:-never}" \

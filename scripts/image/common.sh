@@ -1,5 +1,6 @@
 # Shared settings for scripts/image/*.sh and tests/integration/run.sh (sourced, not executed).
 # shellcheck shell=bash
+# shellcheck source-path=SCRIPTDIR
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 export REPO_ROOT
@@ -22,8 +23,9 @@ bah() { buildah "${BUILDAH_GLOBAL_OPTS[@]}" "$@"; }
 # docker is used only when a daemon answers.
 have_docker() { command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; }
 
-log() { printf '%s %s\n' "[$(date +%H:%M:%S)]" "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
+LOG_PREFIX="${LOG_PREFIX:-image}"
+# shellcheck source=../lib/common.sh
+. "$REPO_ROOT/scripts/lib/common.sh"
 
 image_exists() {
     if have_docker; then docker image inspect "$1" >/dev/null 2>&1; else bah inspect --type image "$1" >/dev/null 2>&1; fi

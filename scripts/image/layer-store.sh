@@ -5,6 +5,8 @@
 # ITEST_OVERLAY_ROOT overrides its path) when the kernel allows it, else vfs.
 # Sets OWN_STORE=1 when that store of its own is used.
 # shellcheck shell=bash
+# shellcheck source-path=SCRIPTDIR
+# shellcheck disable=SC2034 # OWN_STORE is read by the scripts that source this one
 
 OWN_STORE=0
 if [[ -z "${BUILDAH_STORAGE_DRIVER:-}" ]]; then

@@ -4,6 +4,7 @@
 #   localhost/standin-uv:<uv pin>      FROM scratch with /uv and /uvx (like ghcr.io/astral-sh/uv)
 # Usage: scripts/image/standins.sh [--force]
 # Prints the two image names (python first) on stdout.
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 # shellcheck source=scripts/image/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"

@@ -1,8 +1,9 @@
-# Shell helpers the scripts share: log lines with a prefix and the time, fatal errors, timed
-# steps, bounded waits, and stopping a process by its PID. Sourced, not run.
+# Shell helpers the scripts share: log lines with a prefix and the time, fatal errors, usage
+# text, timed steps, bounded waits, and stopping a process by its PID. Sourced, not run.
 # shellcheck shell=bash
 #
 # The caller sets LOG_PREFIX (e.g. node) before logging.
+# shellcheck source-path=SCRIPTDIR
 
 log() { printf '[%s %s] %s\n' "${LOG_PREFIX:-script}" "$(date -u +%T)" "$*" >&2; }
 warn() { log "WARNING: $*"; }
@@ -10,6 +11,9 @@ die() {
 	log "ERROR: $*"
 	exit 1
 }
+
+# usage_from_header SCRIPT: print SCRIPT's header comment (its usage text) on stderr.
+usage_from_header() { awk 'NR > 1 && !/^# shellcheck/ { if (!/^#/) exit; sub(/^# ?/, ""); print }' "$1" >&2; }
 
 # seconds_since START: seconds (one decimal) since START, an $EPOCHREALTIME value.
 seconds_since() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
@@ -27,8 +31,9 @@ step() {
 	STEP="" STEP_NOTE=""
 }
 
-# wait_for WHAT SECONDS CMD...: run CMD every half second until it succeeds, at most SECONDS
-# (a progress line every 15 s). Returns 1 on timeout: the caller says what failed.
+# wait_for WHAT SECONDS CMD...: run CMD every WAIT_INTERVAL seconds (default 0.5) until it
+# succeeds, at most SECONDS (a progress line every 15 s). Returns 1 on timeout: the caller
+# says what failed.
 # WAIT_ALIVE (optional): a command that must keep succeeding (e.g. "the process still runs");
 # when it fails the wait ends at once with status 2.
 wait_for() {
@@ -47,7 +52,7 @@ wait_for() {
 			log "... still waiting for $what ($((SECONDS - start)) s)"
 			next=$((next + 15))
 		fi
-		sleep 0.5
+		sleep "${WAIT_INTERVAL:-0.5}"
 	done
 }
 

@@ -13,23 +13,27 @@
 # to GMB_PREFIX by `gmb_publish`), GMB_WORK (the wrapper modules), GMB_T0 (start, $SECONDS).
 # A build happens in GMB_NEW and is renamed into place only when complete, under a flock,
 # so the cache holds a whole toolchain or none; `.complete` marks it.
+# shellcheck source-path=SCRIPTDIR
 
-gmb_log() { printf '[%s %s] %s\n' "$GMB_TOOL" "$(date -u +%T)" "$*" >&2; }
+# shellcheck source=common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+gmb_log() { LOG_PREFIX="$GMB_TOOL" log "$@"; }
+# Not through die(): a build script may define die() as gmb_die (the heartbeat stops first).
 gmb_die() {
 	gmb_heartbeat_stop
-	printf '[%s %s] ERROR: %s\n' "$GMB_TOOL" "$(date -u +%T)" "$*" >&2
+	gmb_log "ERROR: $*"
 	exit 1
 }
 
 # gmb_cached: 0 when GMB_PREFIX holds a complete build.
 # gmb_common_arg ARG SCRIPT: the flags every build script takes (--force, --relock, --help, whose
 # text is SCRIPT's header comment); returns 1 for any other argument, for the caller to handle.
-# shellcheck disable=SC2034 # FORCE is the calling script's
+# shellcheck disable=SC2034 # FORCE and GMB_FORCE are the calling script's
 gmb_common_arg() {
 	case "$1" in
-	--force) FORCE=1 ;;
+	--force) FORCE=1 GMB_FORCE=1 ;;
 	--relock) GMB_RELOCK=1 FORCE=1 ;;
-	-h | --help) awk 'NR > 1 && !/^# shellcheck/ { if (!/^#/) exit; sub(/^# ?/, ""); print }' "$2" >&2; exit 0 ;;
+	-h | --help) usage_from_header "$2"; exit 0 ;;
 	*) return 1 ;;
 	esac
 }
@@ -65,6 +69,24 @@ gmb_start() {
 	gmb_log "building $GMB_KEY ($("$GO" env GOVERSION), GOFLAGS=$GOFLAGS)"
 }
 
+# gmb_tool_module NAME MODULE@VERSION MAIN_PKG BIN: for a tool built from one module's main package.
+# A complete cache (unless FORCE=1), or one a concurrent run completed: BIN printed, the script
+# ends. Otherwise GMB_NEW/bin made, and a wrapper module NAME requiring the module with a tool
+# directive for MAIN_PKG, resolved: ready for gmb_build.
+gmb_tool_module() {
+	local name="$1" module="$2" main_pkg="$3" bin="$4"
+	if { [ "${FORCE:-0}" = 0 ] && gmb_cached; } || ! gmb_start; then
+		gmb_log "using cached $bin"
+		printf '%s\n' "$bin"
+		exit 0
+	fi
+	mkdir -p "$GMB_NEW/bin"
+	gmb_download "$module"
+	gmb_new_module "$name" "$(gmb_gomod_of "$module")"
+	(cd "$GMB_WORK/$name" && "$GO" mod edit -require="$module" -tool="$main_pkg")
+	gmb_resolve "$name"
+}
+
 # gmb_publish: stamp GMB_NEW complete and rename it to GMB_PREFIX.
 gmb_publish() {
 	printf 'built=%s\ngo=%s\nseconds=%s\n' "$(date -u +%FT%TZ)" "$("$GO" env GOVERSION)" "$((SECONDS - GMB_T0))" >"$GMB_NEW/.complete"
@@ -88,7 +110,7 @@ gmb_heartbeat_start() {
 			sleep 30 &
 			sleeper=$!
 			wait "$sleeper"
-			printf '[%s %s] ... still %s (%s s)\n' "$GMB_TOOL" "$(date -u +%T)" "$what" "$((SECONDS - start))" >&2
+			gmb_log "... still $what ($((SECONDS - start)) s)"
 		done
 	) &
 	GMB_HEARTBEAT=$!

@@ -70,23 +70,8 @@ GMB_CACHE_ROOT="${LINT_TOOLS_CACHE:-$HOME/.cache/fastapi-service/lint-tools}"
 GMB_JOBS="${LINT_TOOLS_JOBS:-$(nproc)}"
 BIN="$GMB_CACHE_ROOT/$GMB_KEY/bin"
 
-# --- 2. Fast path ------------------------------------------------------------
-if [ "$FORCE" = 0 ] && gmb_cached; then
-	gmb_log "using cached $BIN/$NAME"
-	printf '%s\n' "$BIN"
-	exit 0
-fi
-
-# --- 3. The module, a wrapper requiring it with a tool directive for its main package ----
-if ! gmb_start; then
-	printf '%s\n' "$BIN"
-	exit 0
-fi
-mkdir -p "$GMB_NEW/bin"
-gmb_download "$MODULE@$MODULE_VERSION"
-gmb_new_module "$NAME" "$(gmb_gomod_of "$MODULE@$MODULE_VERSION")"
-(cd "$GMB_WORK/$NAME" && "$GO" mod edit -require="$MODULE@$MODULE_VERSION" -tool="$MAIN_PKG")
-gmb_resolve "$NAME"
+# --- 2. The cache, or the module in a wrapper with a tool directive for its main package ---
+gmb_tool_module "$NAME" "$MODULE@$MODULE_VERSION" "$MAIN_PKG" "$BIN"
 
 # --- 4. Build ------------------------------------------------------------------
 gmb_build "$NAME" "$GMB_NEW/bin/$NAME" "$NAME" "$LDFLAGS" "$MAIN_PKG"

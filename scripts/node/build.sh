@@ -30,10 +30,7 @@ GMB_TOOL=node-toolchain
 FORCE=0 GMB_RELOCK=0
 for arg in "$@"; do
 	case "$arg" in
-	--force) FORCE=1 GMB_FORCE=1 ;;
-	--relock) GMB_RELOCK=1 FORCE=1 ;;
-	-h | --help) awk 'NR > 1 && !/^# shellcheck/ { if (!/^#/) exit; sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}" >&2; exit 0 ;;
-	*) gmb_die "unknown argument: $arg (try --help)" ;;
+	*) gmb_common_arg "$arg" "${BASH_SOURCE[0]}" || gmb_die "unknown argument: $arg (try --help)" ;;
 	esac
 done
 

@@ -24,7 +24,7 @@ REPO="$(cd "$HERE/../.." && pwd)"
 LOG_PREFIX=node-down
 
 if [ $# -ne 1 ] || [ -z "$1" ]; then die "usage: $0 RUN_DIR"; fi
-case "$1" in -h | --help) awk 'NR > 1 && !/^# shellcheck/ { if (!/^#/) exit; sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}" >&2; exit 0 ;; esac
+case "$1" in -h | --help) usage_from_header "${BASH_SOURCE[0]}"; exit 0 ;; esac
 if [ ! -d "$1" ]; then
 	log "nothing to stop: $1 does not exist"
 	exit 0

@@ -41,7 +41,7 @@ FORCE=0
 for arg in "$@"; do
 	case "$arg" in
 	--force) FORCE=1 ;;
-	-h | --help) awk 'NR > 1 && !/^# shellcheck/ { if (!/^#/) exit; sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}" >&2; exit 0 ;;
+	-h | --help) usage_from_header "${BASH_SOURCE[0]}"; exit 0 ;;
 	*) die "unknown argument: $arg (try --help)" ;;
 	esac
 done

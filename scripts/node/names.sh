@@ -2,6 +2,7 @@
 # exec.sh: the same RUN_DIR always gives the same network namespace, cgroup and veth pair, and two
 # RUN_DIRs never share one. Sourced, not run.
 # shellcheck shell=bash disable=SC2034 # the variables are for the scripts that source this
+# shellcheck source-path=SCRIPTDIR
 
 node_names() {
 	local hash

@@ -21,6 +21,7 @@
 #      NODE_WITH_S3=1    same as --with-s3
 #      NODE_BIN_DIR, CLUSTER_BIN_DIR  binaries (default: build.sh's, scripts/control-plane/build.sh's)
 # See README.md in this directory.
+# (Over 300 lines on purpose: the node's steps in the order they run, each one undone by down.sh.)
 # shellcheck source-path=SCRIPTDIR
 # shellcheck disable=SC2317 # the steps run through step(), which shellcheck cannot follow
 set -euo pipefail
@@ -39,7 +40,7 @@ ARGS=()
 for arg in "$@"; do
 	case "$arg" in
 	--with-s3) WITH_S3=1 ;;
-	-h | --help) awk 'NR > 1 && !/^# shellcheck/ { if (!/^#/) exit; sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}" >&2; exit 0 ;;
+	-h | --help) usage_from_header "${BASH_SOURCE[0]}"; exit 0 ;;
 	-*) die "unknown option $arg (try --help)" ;;
 	*) ARGS+=("$arg") ;;
 	esac

@@ -25,18 +25,15 @@ REPO_ROOT="$(cd "$HERE/../.." && pwd)"
 # shellcheck source=../lib/go-module-build.sh
 . "$HERE/../lib/go-module-build.sh"
 GMB_TOOL=pulumi-toolchain
-log() { gmb_log "$@"; }
-die() { gmb_die "$@"; }
+export LOG_PREFIX="$GMB_TOOL" # for log(), in ../lib/common.sh
+die() { gmb_die "$@"; } # gmb_die stops the build's heartbeat first
 
 FORCE=0 GMB_RELOCK=0 PRINT_ENV=0 INSTALL_PLUGINS=0
 for arg in "$@"; do
 	case "$arg" in
-	--force) FORCE=1 ;;
-	--relock) GMB_RELOCK=1 FORCE=1 ;;
 	--print-env) PRINT_ENV=1 ;;
 	--install-plugins) INSTALL_PLUGINS=1 ;;
-	-h | --help) sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 0 ;;
-	*) die "unknown argument: $arg (try --help)" ;;
+	*) gmb_common_arg "$arg" "${BASH_SOURCE[0]}" || gmb_die "unknown argument: $arg (try --help)" ;;
 	esac
 done
 

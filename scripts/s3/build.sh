@@ -45,23 +45,8 @@ GMB_CACHE_ROOT="${S3_TOOLCHAIN_CACHE:-$HOME/.cache/fastapi-service/s3}"
 GMB_JOBS="${S3_TOOLCHAIN_JOBS:-$(nproc)}"
 BIN="$GMB_CACHE_ROOT/$GMB_KEY/bin"
 
-# --- 2. Fast path ------------------------------------------------------------
-if [ "$FORCE" = 0 ] && gmb_cached; then
-	gmb_log "using cached $BIN/weed"
-	printf '%s\n' "$BIN"
-	exit 0
-fi
-
-# --- 3. The module, a wrapper requiring it with a tool directive for its main package ----
-if ! gmb_start; then
-	printf '%s\n' "$BIN"
-	exit 0
-fi
-mkdir -p "$GMB_NEW/bin"
-gmb_download "$MODULE@$SEAWEEDFS_VERSION"
-gmb_new_module "$NAME" "$(gmb_gomod_of "$MODULE@$SEAWEEDFS_VERSION")"
-(cd "$GMB_WORK/$NAME" && "$GO" mod edit -require="$MODULE@$SEAWEEDFS_VERSION" -tool="$MAIN_PKG")
-gmb_resolve "$NAME"
+# --- 2. The cache, or the module in a wrapper with a tool directive for its main package ---
+gmb_tool_module "$NAME" "$MODULE@$SEAWEEDFS_VERSION" "$MAIN_PKG" "$BIN"
 
 # --- 4. Build ------------------------------------------------------------------
 gmb_build "$NAME" "$GMB_NEW/bin/weed" weed "-X github.com/seaweedfs/seaweedfs/weed/util/version.COMMIT=${SEAWEEDFS_VERSION##*-}" "$MAIN_PKG"

@@ -11,24 +11,22 @@
 # Only processes named in RUN_DIR/pids/*.pid whose command line mentions
 # RUN_DIR are signalled; stale pid files are removed. Data, logs and
 # credentials stay in RUN_DIR (delete it yourself when done).
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 {
 
-log() { printf '[s3-down %s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { printf '[s3-down %s] ERROR: %s\n' "$(date +%T)" "$*" >&2; exit 1; }
+LOG_PREFIX=s3-down
+# shellcheck source=../lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 [ $# -eq 1 ] || die "usage: $0 RUN_DIR"
-case "$1" in -h | --help) awk 'NR > 1 && !/^# shellcheck/ { if (!/^#/) exit; sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}" >&2; exit 0 ;; esac
+case "$1" in -h | --help) usage_from_header "${BASH_SOURCE[0]}"; exit 0 ;; esac
 if [ ! -d "$1" ]; then
 	log "$1 does not exist: nothing to stop"
 	exit 0
 fi
 RUN_DIR="$(cd "$1" && pwd -P)"
 TIMEOUT="${S3_DOWN_TIMEOUT:-25}"
-
-ours() { # ours PID: alive and started for this RUN_DIR
-	[ -r "/proc/$1/cmdline" ] && tr '\0' '\n' <"/proc/$1/cmdline" | grep -qF -- "$RUN_DIR/"
-}
 
 shopt -s nullglob
 stopped=0
@@ -41,21 +39,13 @@ for pidfile in "$RUN_DIR"/pids/*.pid; do
 		continue
 		;;
 	esac
-	if ! ours "$pid"; then
+	if ! pid_is "$pid" "$RUN_DIR/"; then
 		log "$name (pid $pid) is not running for $RUN_DIR: removing stale $pidfile"
 		rm -f "$pidfile"
 		continue
 	fi
 	t0=$SECONDS
-	kill -TERM "$pid" 2>/dev/null || true
-	deadline=$((SECONDS + TIMEOUT))
-	while ours "$pid" && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.2; done
-	if ours "$pid"; then
-		log "$name (pid $pid) still running ${TIMEOUT}s after SIGTERM: SIGKILL"
-		kill -KILL "$pid" 2>/dev/null || true
-		for _ in $(seq 50); do ours "$pid" || break; sleep 0.1; done
-		ours "$pid" && die "$name (pid $pid) survived SIGKILL"
-	fi
+	stop_pid "$name" "$pid" "$RUN_DIR/" "$TIMEOUT" || die "$name (pid $pid) survived SIGKILL"
 	log "stopped $name (pid $pid) in $((SECONDS - t0))s"
 	rm -f "$pidfile"
 	stopped=$((stopped + 1))

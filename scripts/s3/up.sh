@@ -30,17 +30,17 @@
 #   stderr: progress and the start-to-ready time.
 # Stop with scripts/s3/down.sh RUN_DIR. See README.md in this directory.
 # shellcheck disable=SC2016,SC2317 # sh -c script; functions run through wait_for
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 {
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-log() { printf '[s3-up %s] %s\n' "$(date +%T)" "$*" >&2; }
-die() { printf '[s3-up %s] ERROR: %s\n' "$(date +%T)" "$*" >&2; exit 1; }
-now() { date +%s.%N; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+LOG_PREFIX=s3-up
+# shellcheck source=../lib/common.sh
+. "$HERE/../lib/common.sh"
 
 [ $# -eq 1 ] || die "usage: $0 RUN_DIR"
-case "$1" in -h | --help) awk 'NR > 1 && !/^# shellcheck/ { if (!/^#/) exit; sub(/^# ?/, ""); print }' "${BASH_SOURCE[0]}" >&2; exit 0 ;; esac
+case "$1" in -h | --help) usage_from_header "${BASH_SOURCE[0]}"; exit 0 ;; esac
 for c in curl python3 awk; do command -v "$c" >/dev/null || die "$c not found"; done
 # S3's bucket naming rules, checked here: the server would refuse the name and the wait run out.
 if [ -n "${S3_BUCKET:-}" ] && ! [[ "$S3_BUCKET" =~ ^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$ ]]; then
@@ -73,7 +73,7 @@ else
 	[ -x "$WEED" ] || die "build.sh did not give a weed binary ($WEED)"
 fi
 
-T0="$(now)"
+T0=$EPOCHREALTIME
 log "starting $("$WEED" version 2>/dev/null | head -n 1) for $RUN_DIR"
 
 # --- 2. Layout, ports, credentials -----------------------------------------
@@ -227,20 +227,21 @@ s3() {
 	curl -s -o "$RUN_DIR/tmp/.up-response" -w '%{http_code}' --max-time "$left" -X "$m" "${SIGV4[@]}" "$@" "$ENDPOINT$p" || true
 }
 DEADLINE=$(($(date +%s) + TIMEOUT))
-wait_for() { # wait_for WHAT COMMAND...: retry COMMAND until it succeeds, bounded
-	local what="$1" n=0
+weed_alive() { kill -0 "$PID" 2>/dev/null; }
+# s3_wait WHAT COMMAND...: retry COMMAND until it succeeds, within the overall deadline.
+s3_wait() {
+	local what="$1" rc=0
 	shift
-	until "$@"; do
-		kill -0 "$PID" 2>/dev/null || fail "weed exited while waiting for $what"
-		[ "$(date +%s)" -lt "$DEADLINE" ] || fail "$what not ready after ${TIMEOUT}s (S3_UP_TIMEOUT)"
-		n=$((n + 1))
-		if [ $((n % 20)) = 0 ]; then log "... waiting for $what ($(since "$T0")s)"; fi
-		sleep 0.25
-	done
+	WAIT_INTERVAL=0.25 WAIT_ALIVE=weed_alive wait_for "$what" $((DEADLINE - $(date +%s))) "$@" || rc=$?
+	case "$rc" in
+	0) ;;
+	2) fail "weed exited while waiting for $what" ;;
+	*) fail "$what not ready after ${TIMEOUT}s (S3_UP_TIMEOUT)" ;;
+	esac
 }
 list_ok() { [ "$(s3 GET /)" = 200 ]; }
-wait_for "S3 ListBuckets" list_ok
-log "S3 answers a signed ListBuckets after $(since "$T0")s"
+s3_wait "S3 ListBuckets" list_ok
+log "S3 answers a signed ListBuckets after $(seconds_since "$T0")s"
 
 bucket_ok() {
 	local code
@@ -260,21 +261,21 @@ del_ok() { [ "$(s3 DELETE "/$1/.s3-up-probe")" = 204 ] && [ "$(s3 GET "/$1/.s3-u
 # ring), so write, read back and delete a probe object, in S3_BUCKET or in a
 # temporary bucket removed afterwards.
 PROBE_BUCKET="${S3_BUCKET:-s3-up-probe-$(date +%s)}"
-wait_for "bucket $PROBE_BUCKET" bucket_ok "$PROBE_BUCKET"
-wait_for "a write to $PROBE_BUCKET" put_ok "$PROBE_BUCKET"
-wait_for "a read from $PROBE_BUCKET" get_ok "$PROBE_BUCKET"
-wait_for "a delete in $PROBE_BUCKET" del_ok "$PROBE_BUCKET"
+s3_wait "bucket $PROBE_BUCKET" bucket_ok "$PROBE_BUCKET"
+s3_wait "a write to $PROBE_BUCKET" put_ok "$PROBE_BUCKET"
+s3_wait "a read from $PROBE_BUCKET" get_ok "$PROBE_BUCKET"
+s3_wait "a delete in $PROBE_BUCKET" del_ok "$PROBE_BUCKET"
 if [ -n "${S3_BUCKET:-}" ]; then
-	log "bucket $S3_BUCKET ready (probe object written, read back and deleted) after $(since "$T0")s"
+	log "bucket $S3_BUCKET ready (probe object written, read back and deleted) after $(seconds_since "$T0")s"
 else
 	rmbucket_ok() { [ "$(s3 DELETE "/$1")" = 204 ]; }
-	wait_for "deleting bucket $PROBE_BUCKET" rmbucket_ok "$PROBE_BUCKET"
-	log "S3 writable (probe bucket written, read back and deleted) after $(since "$T0")s"
+	s3_wait "deleting bucket $PROBE_BUCKET" rmbucket_ok "$PROBE_BUCKET"
+	log "S3 writable (probe bucket written, read back and deleted) after $(seconds_since "$T0")s"
 fi
 rm -f "$RUN_DIR/tmp/.up-response"
 trap - INT TERM
 
-log "ready in $(since "$T0")s: S3 $ENDPOINT (pid $PID); credentials in $CRED"
+log "ready in $(seconds_since "$T0")s: S3 $ENDPOINT (pid $PID); credentials in $CRED"
 printf '%s\n' "$CRED"
 exit 0
 }

@@ -17,6 +17,7 @@
 #       default 1 in the test's own overlay store, 0 in a shared store
 #   KEEP_WORK=1    keep the temp dir (logs: cold.log warm.log migrate.log server.log)
 #   IMAGE_TAG      default localhost/fastapi-service:itest (warm rebuild: ${IMAGE_TAG}-warm)
+# shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 

@@ -5,6 +5,8 @@ The dev stack runs with its committed image settings but for what cannot be the 
 registry's address, the base images (stand-ins: nothing can be pulled), and `buildNetwork: host`
 (the test's daemon has no bridge, so as to change nothing on this machine's network). The
 Kubernetes provider renders to a directory: tests/e2e/node/ runs the same image on a real node.
+
+(Over 300 lines on purpose: one build's life in order, each step's checks beside it, on one daemon.)
 """
 
 from __future__ import annotations
