@@ -53,7 +53,7 @@ database = mysql.endpoint if mysql else external_database(config.mysql, secrets.
 cache = redis.endpoint if redis else external_cache(config.redis, secrets.redis_password)
 
 service_args = AppServiceArgs(
-    config.app, config.environment, namespace, image.reference, database, cache, image.pull_credentials, secrets.api_keys
+    config.app, config.environment, namespace, image.reference, database, cache, image.pull_credentials, secrets.api_keys, config.tracing
 )
 service = AppService("api", service_args, opts=on_cluster)
 worker = Worker("worker", WorkerArgs(config.worker, namespace, service.runtime), opts=on_cluster) if config.worker.enabled else None

@@ -6,9 +6,13 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import HTTPServer
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 # Generous: a cold InnoDB start on a busy 2-core machine takes several seconds.
 START_TIMEOUT_SECONDS = 60.0
@@ -29,6 +33,22 @@ def free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+Server = TypeVar("Server", bound=HTTPServer)
+
+
+@contextmanager
+def serving(server: Server, name: str) -> Iterator[Server]:
+    """An in-process HTTP server (already bound) answering in a thread of its own until the block ends."""
+    thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=STOP_TIMEOUT_SECONDS)
 
 
 def find_binary(name: str) -> str | None:

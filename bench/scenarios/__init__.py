@@ -17,6 +17,7 @@ from bench.scenarios import (
     redis_outage,
     shutdown,
     throughput,
+    tracing_cost,
     worker_drills,
 )
 
@@ -31,6 +32,7 @@ class Scenario:
 
 SCENARIOS = (
     Scenario("throughput", "throughput", throughput.run),
+    Scenario("tracing_cost", "tracing on vs off: /healthz and a cached read", tracing_cost.run),
     Scenario("cold_start", "cold_start", cold_start.run),
     Scenario("shutdown", "shutdown", shutdown.run),
     Scenario("redis_outage", "redis_outage", redis_outage.run),

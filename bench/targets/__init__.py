@@ -35,6 +35,10 @@ MYSQL_READY_MAX_S = 5.0
 IMAGE_WARM_OVER_COLD_MAX = 0.15
 # A bulk import exists to beat posting the items one by one: through the queue at least as many items/s.
 IMPORT_QUEUE_MIN_RATIO = 1.0
+# Tracing on against off in the same run: /healthz makes no span (only the decision not to), a
+# cached read makes two (the request's, its Redis GET); what the latter costs is reported, not held.
+TRACING_HEALTHZ_MIN_RATIO = 0.9
+TRACING_CONNECTIONS = (16, 64)
 # An idle worker starts a task as soon as Redis hands it over; half a second at p99 leaves room for
 # a noisy 2-core machine, and more means the worker is not consuming promptly (prefetch, acks, mingle).
 QUEUE_LATENCY_P99_MAX_MS = 500
@@ -99,6 +103,22 @@ FIRST_REQUESTS = Target(
     f"<= {FIRST_REQUEST_MAX_MS:g} ms",
     "right after each cold start, an uncached read, a create and a cached read, each on a new connection: the "
     "slowest of them, median over the starts (the same requests once more are reported beside it)",
+)
+TRACING_HEALTHZ = Target(
+    "tracing on vs off: /healthz{}",
+    f">= {TRACING_HEALTHZ_MIN_RATIO:g}x",
+    "`/healthz` req/s of the service with tracing on (OTLP/HTTP to a sink, every trace sampled) over the same service "
+    "with it off, both running, measured in alternation; median of per-repetition ratios",
+)
+TRACING_READ = Target(
+    "tracing on vs off: cached read{}",
+    "reported",
+    "the same for a cached item read (a server span and a Redis span per request); the sink must have received spans",
+)
+TRACING_READ_SAMPLED = Target(
+    "tracing on, 1 in 10 sampled, vs off: cached read{}",
+    "reported",
+    "the same with `OTEL_TRACES_SAMPLER=parentbased_traceidratio` and `OTEL_TRACES_SAMPLER_ARG=0.1` (`tracing.sampleRatio: 0.1`)",
 )
 # The shutdown drill's variant the targets hold (the others are comparisons).
 SHUTDOWN_JUDGED_VARIANT = "graceful"
@@ -200,6 +220,9 @@ TARGETS = (
     UNCACHED_READ,
     UNCACHED_READ_P99,
     CREATE_P99,
+    TRACING_HEALTHZ,
+    TRACING_READ,
+    TRACING_READ_SAMPLED,
     COLD_START,
     FIRST_REQUESTS,
     SHUTDOWN_FAILED,
@@ -228,6 +251,7 @@ LIMITS = {
     "UNCACHED_READ_MIN_RATIO": UNCACHED_READ_MIN_RATIO,
     "UNCACHED_READ_P99_MAX_MS": UNCACHED_READ_P99_MAX_MS,
     "CREATE_P99_MAX_MS": CREATE_P99_MAX_MS,
+    "TRACING_HEALTHZ_MIN_RATIO": TRACING_HEALTHZ_MIN_RATIO,
     "COLD_START_MAX_S": COLD_START_MAX_S,
     "FIRST_REQUEST_MAX_MS": FIRST_REQUEST_MAX_MS,
     "SHUTDOWN_GRACE_S": SHUTDOWN_GRACE_S,

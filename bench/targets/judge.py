@@ -43,6 +43,11 @@ from bench.targets import (
     SHUTDOWN_GRACE_S,
     SHUTDOWN_JUDGED_VARIANT,
     SHUTDOWN_LOST,
+    TRACING_CONNECTIONS,
+    TRACING_HEALTHZ,
+    TRACING_HEALTHZ_MIN_RATIO,
+    TRACING_READ,
+    TRACING_READ_SAMPLED,
     UNCACHED_READ,
     UNCACHED_READ_CONNECTIONS,
     UNCACHED_READ_MIN_RATIO,
@@ -82,6 +87,7 @@ def _spread(values: list[float], fmt: str) -> str:
 def judge(results: dict[str, Any]) -> list[Row]:
     return [
         *_throughput(results.get("throughput")),
+        *_tracing_cost(results.get("tracing_cost")),
         *_cold_start(results.get("cold_start")),
         *_shutdown(results.get("shutdown")),
         *_redis(results.get("redis_outage")),
@@ -146,6 +152,29 @@ def _throughput(tp: dict[str, Any] | None) -> list[Row]:
     if DB_P99_CONNECTIONS in measured:
         rows.append(p99_row(UNCACHED_READ_P99, "uncached_read", DB_P99_CONNECTIONS, UNCACHED_READ_P99_MAX_MS))
         rows.append(p99_row(CREATE_P99, "create", DB_P99_CONNECTIONS, CREATE_P99_MAX_MS))
+    return rows
+
+
+def _tracing_cost(tc: dict[str, Any] | None) -> list[Row]:
+    if not tc:
+        return []
+    exported, errors = tc["exports"]["requests"] > 0, tc["errors"] == 0
+    rows: list[Row] = []
+    for conns in TRACING_CONNECTIONS:
+        c = str(conns)
+        for target, workload, mode in (
+            (TRACING_HEALTHZ, "healthz", "on"),
+            (TRACING_READ, "cached_read", "on"),
+            (TRACING_READ_SAMPLED, "cached_read", "sampled"),
+        ):
+            ratio = tc[f"ratio_{mode}_over_off"][workload][c]
+            ok = ratio >= TRACING_HEALTHZ_MIN_RATIO if target is TRACING_HEALTHZ else None
+            measured = f"{ratio:.2f}x ({tc['rps'][mode][workload][c]:.0f} req/s)"
+            if not (exported and errors):
+                ok, measured = False, f"{measured}; {tc['exports']['requests']} exports, {tc['errors']} errors"
+            off = f"tracing off: {tc['rps']['off'][workload][c]:.0f} req/s"
+            spread = _spread(tc[f"ratio_{mode}_runs"][workload][c], ".2f")
+            rows.append(_row(target, measured, ok, f", c={c}", spread=spread, baseline=off))
     return rows
 
 

@@ -23,9 +23,10 @@ from components.app.runtime import (
     pod_spec_base,
     secret_files,
     settings,
+    tracing_settings,
 )
 from components.build.image import PullCredentials
-from components.config import AppConfig
+from components.config import AppConfig, TracingConfig
 from components.data.endpoints import CacheEndpoint, DatabaseEndpoint
 from components.kube import PodSelector
 from components.kube.passwords import given_or_generated
@@ -57,6 +58,7 @@ class AppServiceArgs:
     cache: CacheEndpoint
     pull_credentials: PullCredentials | None = None
     api_keys: pulumi.Output[str] | None = None  # from secret config; else one is generated
+    tracing: TracingConfig = TracingConfig()  # off: no OTEL_* variable at all
 
 
 class AppService(pulumi.ComponentResource):
@@ -83,7 +85,10 @@ class AppService(pulumi.ComponentResource):
             automount_service_account_token=False,  # the service never calls the Kubernetes API
             opts=child,
         )
-        settings_env = settings(args.config, args.environment, args.database, args.cache)
+        settings_env = {
+            **settings(args.config, args.environment, args.database, args.cache),
+            **tracing_settings(args.tracing, args.environment),
+        }
         settings_map = k8s.core.v1.ConfigMap(f"{name}-settings", metadata=app_metadata(args.namespace, name, "api"), data=settings_env, opts=child)
         files = secret_files(args.database, args.cache, self.api_key)
         secret = k8s.core.v1.Secret(
@@ -169,6 +174,7 @@ class AppService(pulumi.ComponentResource):
             settings_checksum,
             secrets_checksum,
             migration,
+            traced=bool(tracing_settings(args.tracing, args.environment)),
         )
         self.register_outputs({"url": self.url, "ingressUrl": self.ingress_url})
 

@@ -43,7 +43,7 @@ def expose(
         ingress = exposure.ingress or IngressExposure()
         k8s.networking.v1.Ingress(
             name,
-            metadata={**metadata, "annotations": ingress_annotations(ingress)},
+            metadata={**metadata, "annotations": {**metadata.get("annotations", {}), **ingress_annotations(ingress)}},
             spec=ingress_spec(exposure, name, service),
             opts=opts,
         )

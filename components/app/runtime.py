@@ -12,7 +12,7 @@ import pulumi_kubernetes as k8s
 
 from components import kube
 from components.build.image import PullCredentials
-from components.config import AppConfig, Resources
+from components.config import AppConfig, Resources, TracingConfig
 from components.data.endpoints import CacheEndpoint, DatabaseEndpoint
 
 APP_NAME = "fastapi-service"
@@ -41,6 +41,7 @@ class AppRuntime:
     settings_checksum: pulumi.Output[str]
     secrets_checksum: pulumi.Output[str]
     migration: k8s.batch.v1.Job  # runs before any pod of a new image
+    traced: bool = False  # the settings turn tracing on: each workload names itself (traced_as)
 
 
 def app_metadata(
@@ -69,6 +70,26 @@ def settings(config: AppConfig, environment: str, database: DatabaseEndpoint, ca
         "CACHE_TTL_SECONDS": str(config.cache_ttl_seconds),
         "SECRETS_DIR": SECRETS_DIR,
     }
+
+
+def tracing_settings(tracing: TracingConfig, environment: str) -> dict[str, pulumi.Input[str]]:
+    """The standard OTEL_* variables the service reads (service/tracing.py); none when tracing is off."""
+    if not tracing.enabled or tracing.endpoint is None:
+        return {}
+    return {
+        **traced_as("api"),
+        "OTEL_EXPORTER_OTLP_ENDPOINT": tracing.endpoint,
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",  # the only exporter in the image
+        # A request's trace is kept or dropped once, by the API; the worker follows the decision.
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": str(tracing.sample_ratio),
+        "OTEL_RESOURCE_ATTRIBUTES": f"deployment.environment.name={environment},service.namespace={APP_NAME}",
+    }
+
+
+def traced_as(workload: str) -> dict[str, str]:
+    """The service name a workload's spans carry (the worker's ConfigMap overrides the API's)."""
+    return {"OTEL_SERVICE_NAME": f"{APP_NAME}-{workload}"}
 
 
 def secret_files(database: DatabaseEndpoint, cache: CacheEndpoint, api_keys: pulumi.Output[str]) -> dict[str, pulumi.Input[str]]:

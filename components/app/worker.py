@@ -9,7 +9,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import kube
-from components.app.runtime import APP_NAME, AppRuntime, PodReferences, app_container, pod_spec_base
+from components.app.runtime import APP_NAME, AppRuntime, PodReferences, app_container, pod_spec_base, traced_as
 from components.config import WorkerConfig
 from components.kube import PodSelector
 from components.kube.workloads import (
@@ -54,7 +54,7 @@ class Worker(pulumi.ComponentResource):
         account = k8s.core.v1.ServiceAccount(
             name, metadata=kube.metadata(name, args.namespace, labels), automount_service_account_token=False, opts=child
         )
-        worker_env = settings(config)
+        worker_env = {**settings(config), **(traced_as("worker") if args.app.traced else {})}
         worker_settings = k8s.core.v1.ConfigMap(
             f"{name}-settings", metadata=kube.metadata(None, args.namespace, labels), data=worker_env, opts=child
         )

@@ -34,6 +34,7 @@ from components.config.model import (
     StackConfig,
     StackSettings,
     Storage,
+    TracingConfig,
     WorkerConfig,
 )
 from components.config.rules import Problem, backed_up
@@ -67,6 +68,7 @@ __all__ = [
     "StackConfig",
     "StackSettings",
     "Storage",
+    "TracingConfig",
     "WorkerConfig",
     "backed_up",
     "load_stack_config",

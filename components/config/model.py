@@ -4,6 +4,8 @@ camelCase in `Pulumi.<stack>.yaml`, snake_case here. Strict: a string is not a n
 a number is not a boolean. Rules across keys (modes, ranges, prod) live in `rules.py`;
 this module says only what each key may hold. The README's config reference is generated
 from the descriptions (`python -m offline.config_reference`).
+
+(Over 300 lines on purpose: every key of the stack in one place, the reference's one source.)
 """
 
 from __future__ import annotations
@@ -344,6 +346,19 @@ class MonitoringConfig(Section):
         return self.service_monitor.enabled or self.prometheus_rule.enabled or self.dashboard.enabled
 
 
+class TracingConfig(Section):
+    """OpenTelemetry traces of the API and the worker, sent over OTLP/HTTP (the standard OTEL_* variables)."""
+
+    enabled: bool = Field(default=False, description="Export traces: requests, their SQL and cache commands, imports in the worker")
+    endpoint: str | None = Field(
+        default=None,
+        description="The collector's OTLP/HTTP base URL, OTEL_EXPORTER_OTLP_ENDPOINT (required), e.g. http://otel-collector.observability:4318",
+    )
+    sample_ratio: float = Field(
+        default=1.0, ge=0, le=1, description="Share of traces started by the API that are kept (parentbased_traceidratio)"
+    )
+
+
 class StackSettings(Section):
     """Every non-secret key of the stack, as `Pulumi.<stack>.yaml` holds them."""
 
@@ -359,6 +374,7 @@ class StackSettings(Section):
     worker: WorkerConfig = Field(default=WorkerConfig(), description="Background jobs")
     backup: BackupConfig = Field(default=BackupConfig(), description="Where the servers' scheduled backups go")
     monitoring: MonitoringConfig = Field(default=MonitoringConfig(), description="Prometheus and Grafana objects (off by default)")
+    tracing: TracingConfig = Field(default=TracingConfig(), description="OpenTelemetry traces (off by default)")
 
 
 # Secret keys: set with `pulumi config set --secret`, never part of the validated data.

@@ -270,6 +270,18 @@ def _monitoring(facts: Facts) -> Iterator[Problem]:
 
 
 @rule
+def _tracing(facts: Facts) -> Iterator[Problem]:
+    tracing = facts.settings.tracing
+    if not tracing.enabled:
+        yield from _unused(tracing, "tracing", ("endpoint", "sample_ratio"), "while tracing is disabled")
+    elif tracing.endpoint is None:
+        yield Problem("tracing.endpoint", "required with tracing: the collector's OTLP/HTTP URL (http://<collector>:4318)")
+    elif not tracing.endpoint.startswith(("https://", "http://")) or "/" in tracing.endpoint.split("://", 1)[1].rstrip("/"):
+        # The exporter appends /v1/traces to the base URL: a path here would be sent to twice.
+        yield Problem("tracing.endpoint", f"{tracing.endpoint!r} is not an http(s) base URL (scheme, host and port, no path)")
+
+
+@rule
 def _one_target(facts: Facts) -> Iterator[Problem]:
     target = facts.settings.kubernetes
     if target.render_directory and (target.context or target.kubeconfig):

@@ -12,6 +12,7 @@ that every component needing it calls, so the specs cannot drift apart.
 
 from components.kube.conventions import (
     NON_ROOT_UID,
+    OWNED_ANNOTATIONS,
     PART_OF,
     PodSelector,
     container_security,
@@ -24,6 +25,7 @@ from components.kube.conventions import (
 
 __all__ = [
     "NON_ROOT_UID",
+    "OWNED_ANNOTATIONS",
     "PART_OF",
     "PodSelector",
     "container_security",

@@ -10,6 +10,12 @@ PART_OF = "fastapi-service"
 # The labels that pick a workload's pods (a Deployment's or StatefulSet's selector).
 PodSelector = dict[str, str]
 
+# On every object: Pulumi's server-side apply takes back the fields it declares when someone else
+# changed them (`kubectl edit`, `kubectl set image`), so `pulumi up --refresh` restores the declared
+# state instead of stopping at a field-manager conflict. Fields the stack does not declare, and
+# those it leaves to another owner (spec.replicas under an HPA: ignore_changes), are not touched.
+OWNED_ANNOTATIONS = {"pulumi.com/patchForce": "true"}
+
 # Numeric, >= 10000 (checkov CKV_K8S_40), and not any uid an image ships with: the kubelet
 # can only verify runAsNonRoot for numeric users.
 NON_ROOT_UID = 10001
@@ -63,7 +69,7 @@ def tmp_volume(name: str = "tmp", size: str = "64Mi") -> k8s.core.v1.VolumeArgsD
 def metadata(name: pulumi.Input[str] | None, namespace: pulumi.Input[str], object_labels: dict[str, str]) -> k8s.meta.v1.ObjectMetaArgsDict:
     """An object's metadata; `name` None lets Pulumi name it (`<resource name>-<suffix>`), so a
     changed object is created beside the old one before the old one goes."""
-    named: k8s.meta.v1.ObjectMetaArgsDict = {"namespace": namespace, "labels": object_labels}
+    named: k8s.meta.v1.ObjectMetaArgsDict = {"namespace": namespace, "labels": object_labels, "annotations": dict(OWNED_ANNOTATIONS)}
     if name is not None:
         named["name"] = name
     return named

@@ -13,6 +13,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components import kube
 from components.config import PrometheusRuleConfig
 from components.monitoring import queries
 from components.monitoring.queries import API_JOB, WORKER_JOB
@@ -42,7 +43,7 @@ class AlertRules(pulumi.ComponentResource):
             name,
             api_version=MONITORING_API_VERSION,
             kind="PrometheusRule",
-            metadata={"name": name, "namespace": args.namespace, "labels": {**config.labels, **args.labels}},
+            metadata=kube.metadata(name, args.namespace, {**config.labels, **args.labels}),
             spec=spec,
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -49,7 +49,7 @@ class Scraping(pulumi.ComponentResource):
             name,
             api_version=MONITORING_API_VERSION,
             kind="ServiceMonitor",
-            metadata={"name": name, "namespace": args.namespace, "labels": {**args.config.labels, **_labels(name, "metrics")}},
+            metadata=kube.metadata(name, args.namespace, {**args.config.labels, **_labels(name, "metrics")}),
             spec=service_monitor_spec(args.config, name),
             opts=child,
         )

@@ -108,11 +108,7 @@ class NetworkPolicies(pulumi.ComponentResource):
     def _network_policy(self, policy_name: str, spec: k8s.networking.v1.NetworkPolicySpecArgsDict) -> None:
         k8s.networking.v1.NetworkPolicy(
             policy_name,
-            metadata={
-                "name": policy_name,
-                "namespace": self._args.namespace,
-                "labels": kube.labels(name="network-policy", instance=self._name, component="network"),
-            },
+            metadata=kube.metadata(policy_name, self._args.namespace, kube.labels("network-policy", self._name, "network")),
             spec=spec,
             opts=pulumi.ResourceOptions(parent=self),
         )

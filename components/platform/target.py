@@ -8,7 +8,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.config import KubernetesTarget
-from components.kube import PART_OF
+from components.kube import OWNED_ANNOTATIONS, PART_OF
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,7 @@ class StackTarget(pulumi.ComponentResource):
             f"{name}-namespace",
             metadata={
                 "name": args.namespace,
+                "annotations": dict(OWNED_ANNOTATIONS),
                 "labels": {
                     # Enforce, not just warn: a pod that is not 'restricted' is refused at admission.
                     "pod-security.kubernetes.io/enforce": "restricted",

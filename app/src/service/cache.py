@@ -14,7 +14,7 @@ import time
 
 from starlette.responses import Response
 
-from service import metrics
+from service import metrics, tracing
 from service.config import Settings
 from service.redis_client import RedisClient, RedisError
 
@@ -34,7 +34,7 @@ _HIT_HEADERS = {"X-Cache": "hit"}
 
 def create_redis(settings: Settings) -> RedisClient:
     # A failed call is not retried on the request path: the request goes on without the cache.
-    return RedisClient(
+    return tracing.redis_client(
         settings.redis_host,
         settings.redis_port,
         db=settings.redis_db,

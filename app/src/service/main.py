@@ -18,7 +18,7 @@ from fastapi import FastAPI, status
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.orm import configure_mappers
 
-from service import __version__
+from service import __version__, tracing
 from service.api import docs, health, imports, items
 from service.cache import Cache, create_redis
 from service.config import Settings, get_settings
@@ -35,6 +35,8 @@ log = logging.getLogger("service")
 # The log messages that mark the lifespan's ends (operators and the tests look for them).
 STARTING_MESSAGE = "service starting"
 STOPPED_MESSAGE = "service stopped"
+# The API's name in traces when OTEL_SERVICE_NAME does not give one.
+TRACED_SERVICE_NAME = "fastapi-service-api"
 
 
 @asynccontextmanager
@@ -43,6 +45,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     # Each uvicorn worker process runs this, so the redactor is set in every one.
     redactor.set_secrets(settings.secret_values())
     engine = create_engine(settings)
+    tracing.instrument_engine(engine.sync_engine)
     redis = create_redis(settings)
     app.state.settings = settings
     app.state.engine = engine
@@ -79,6 +82,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         task_queue.close()
         await redis.aclose()
         await engine.dispose()
+        tracing.flush()
         gc.unfreeze()  # a process that runs several lifespans (tests) keeps nothing frozen for good
         log.info(STOPPED_MESSAGE)
 
@@ -89,9 +93,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="service",
         version=__version__,
         lifespan=lifespan,
-        # FastAPI's own OpenTelemetry hooks: the service exports Prometheus metrics and JSON logs,
-        # configures no OpenTelemetry provider, and would pay a provider check on every request.
-        telemetry={"tracing": False, "metrics": False, "logs": False},
+        # FastAPI's own OpenTelemetry: server spans when the OTEL_* variables turn tracing on, else
+        # nothing at all (not even a provider check per request). Metrics are Prometheus's.
+        telemetry=tracing.fastapi_telemetry(tracing.start(TRACED_SERVICE_NAME)),
         # Served by service.api.docs, which asks the settings first: prod never exposes them.
         docs_url=None,
         redoc_url=None,

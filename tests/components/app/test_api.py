@@ -5,21 +5,16 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
 from typing import Any
 
 import pytest
 
-from components.config import StackConfig
 from components.app.api import HEALTH_PATH
-from offline.paths import PROJECT_ROOT
+from components.config import StackConfig
 from offline.engine import RecordedResource, StackRun
 from tests.support import leaks
 from tests.support.objects import pod_labels, pod_spec, workloads
-
-APP_DIR = PROJECT_ROOT / "app"
-APP_PYTHON = APP_DIR / ".venv" / "bin" / "python"
+from tests.support.service_app import from_the_app
 
 
 def _deployment(run: StackRun) -> RecordedResource:
@@ -33,19 +28,9 @@ def _api_container(run: StackRun) -> dict[str, Any]:
     return found
 
 
-def _from_the_app(expression: str) -> Any:
-    """A value computed by the service's own code (its routes, its settings), in its own venv."""
-    if not APP_PYTHON.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail("app/.venv is missing: run `make test` (it syncs the app env first)")
-        pytest.skip("app/.venv is missing: `cd app && uv sync` to check the stack against the app")
-    script = f"import json, service.main, service.config; print(json.dumps({expression}))"
-    return json.loads(subprocess.run([str(APP_PYTHON), "-c", script], check=True, capture_output=True, text=True, cwd=APP_DIR).stdout)
-
-
 @pytest.fixture(scope="module")
 def app_route_paths() -> set[str]:
-    return set(_from_the_app("[route.path for route in service.main.app.routes if hasattr(route, 'path')]"))
+    return set(from_the_app("[route.path for route in service.main.app.routes if hasattr(route, 'path')]"))
 
 
 def test_deployment_runs_the_image_components_reference(stack_run: StackRun) -> None:
@@ -106,7 +91,7 @@ def test_metrics_scrape_path_is_served(stack_run: StackRun, app_route_paths: set
 
 def test_settings_names_are_fields_of_the_service_settings(stack_run: StackRun) -> None:
     (settings,) = [config_map for config_map in stack_run.find("ConfigMap") if "DB_HOST" in config_map.inputs.get("data", {})]
-    fields = _from_the_app("[name.upper() for name in service.config.Settings.model_fields]")
+    fields = from_the_app("[name.upper() for name in service.config.Settings.model_fields]")
     assert set(settings.inputs["data"]) <= set(fields)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from components.kube import OWNED_ANNOTATIONS
 from offline.engine import RecordedResource, StackRun
 
 RunWith = Callable[..., StackRun]
@@ -69,8 +70,9 @@ def test_the_ingress_names_its_class_and_no_controller(run_with: RunWith) -> Non
     (ingress,) = _exposure_objects(_run(run_with, "ingress"))
     assert ingress.inputs["spec"]["ingressClassName"] == "contour"
     annotations = ingress.inputs["metadata"].get("annotations") or {}
-    # cert-manager's ingress-shim reads its annotation whatever the controller; nothing else is allowed.
-    assert set(annotations) <= {"cert-manager.io/cluster-issuer"}
+    # cert-manager's ingress-shim reads its annotation whatever the controller; beside Pulumi's own
+    # (kube.OWNED_ANNOTATIONS, which no controller reads), nothing else is allowed.
+    assert set(annotations) - set(OWNED_ANNOTATIONS) <= {"cert-manager.io/cluster-issuer"}
 
 
 def test_an_ingress_without_a_class_takes_the_clusters_default(run_with: RunWith) -> None:
@@ -84,7 +86,7 @@ def test_a_stack_still_writing_app_ingress_keeps_the_same_ingress(run_with: RunW
     legacy = {"enabled": True, "host": "api.example.com", "className": "nginx", "tls": {"clusterIssuer": "letsencrypt-prod"}}
     (ingress,) = _exposure_objects(run_with("dev", {"app": {"replicas": 1, "ingress": legacy}}))
     assert ingress.name == "api"
-    assert ingress.inputs["metadata"]["annotations"] == {"cert-manager.io/cluster-issuer": "letsencrypt-prod"}
+    assert ingress.inputs["metadata"]["annotations"] == {**OWNED_ANNOTATIONS, "cert-manager.io/cluster-issuer": "letsencrypt-prod"}
     assert ingress.inputs["spec"] == {
         "ingressClassName": "nginx",
         "tls": [{"hosts": ["api.example.com"], "secretName": "api-tls"}],

@@ -33,6 +33,11 @@ API_CLIENT_LABEL = {"fastapi-service/api-client": "true"}
 LOAD_SECONDS = 240  # the most a load loop runs; it stops when the step it accompanies is done
 MIGRATION_FAILURE = "this migration fails on purpose"  # the broken migration's message
 POD_ENDING_SECONDS = 180  # old pods: the preStop pause plus the graceful shutdown, with room
+# What .github/workflows/drift.yml runs: refresh, then fail on any change.
+DRIFT_CHECK = ("preview", "--refresh", "--expect-no-changes", "--diff")
+DRIFTED_LABEL = "app.kubernetes.io/part-of"  # a label Pulumi sets on the Deployment
+HPA_FIELD_MANAGER = "horizontal-pod-autoscaler"  # as kube-controller-manager's HPA writes /scale
+MONITORING_KINDS = ("servicemonitors.monitoring.coreos.com", "prometheusrules.monitoring.coreos.com")
 
 
 @dataclass
@@ -53,6 +58,7 @@ class Live:
     backups: dict[str, Any] = field(default_factory=dict)
     snapshots: dict[str, dict[str, tuple[str, int | None]]] = field(default_factory=dict)
     refused_pod: str = ""
+    drift: dict[str, Any] = field(default_factory=dict)
     after_destroy: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -84,6 +90,9 @@ def node_overrides(stack: str, node: Node, daemon: DockerDaemon) -> dict[str, ob
         credentials = s3_credentials(node)
         overrides |= {"backup.s3.endpoint": node.env["S3_ENDPOINT"], "backup.s3.accessKeyId": credentials["AWS_ACCESS_KEY_ID"]}
         overrides |= {"backup.s3.bucket": credentials.get("S3_BUCKET", "backups"), "backup.s3.region": credentials["S3_REGION"]}
+        # Monitoring's custom resources applied for real (the test installs prometheus-operator's CRDs).
+        overrides |= {"monitoring.serviceMonitor.enabled": True, "monitoring.serviceMonitor.prometheusNamespace": "monitoring"}
+        overrides |= {"monitoring.prometheusRule.enabled": True, "monitoring.dashboard.enabled": True}
     return overrides
 
 
@@ -225,6 +234,8 @@ def first_up(workspace: Workspace, node: Node, live: Live) -> None:
     live.seconds["up"] = round(time.monotonic() - started, 1)
     state = {kind: node.items(kind, live.namespace) for kind in ("deployment", "statefulset", "job", "replicaset", "pod", "pvc", "event")}
     live.after_up = state
+    for kind in MONITORING_KINDS:
+        live.after_up[kind] = node.items(kind, live.namespace)
     ready = [
         condition["lastTransitionTime"]
         for pod in state["pod"]
@@ -445,11 +456,67 @@ def _volume_path(node: Node, namespace: str, claim: str) -> Path:
 
 
 def drift(workspace: Workspace, node: Node, live: Live) -> None:
+    """The drift check (.github/workflows/drift.yml's command) passes; refresh and a second up change nothing."""
+    started = time.monotonic()
+    live.phases["drift-check"] = workspace.run(*DRIFT_CHECK, check=False)
+    live.seconds["drift_check"] = round(time.monotonic() - started, 1)
     live.snapshots["before-refresh"] = snapshot(node, live.namespace)
     live.phases["refresh"] = workspace.run("refresh", "--yes", "--skip-preview", check=False)
     live.phases["preview-after-refresh"] = workspace.run("preview", "--expect-no-changes", check=False)
     up(workspace, node, live, "up-again", "--expect-no-changes", check=False)
     live.snapshots["after-up-again"] = snapshot(node, live.namespace)
+
+
+def out_of_band_edits(workspace: Workspace, node: Node, live: Live) -> None:
+    """kubectl edits the API's Deployment behind Pulumi's back: a label Pulumi set, the image, and
+    (without an HPA) the replica count. The drift check must fail naming it; `up --refresh` restores."""
+    declared = node.get("deployment", live.namespace, "api")
+    image = declared["spec"]["template"]["spec"]["containers"][0]["image"]
+    repository, digest = image.split("@", 1)
+    node.kubectl("label", "deployment/api", "-n", live.namespace, f"{DRIFTED_LABEL}=edited-by-hand", "--overwrite")
+    # The same image by digest, with a tag added: a real template change, and pods that still start.
+    node.kubectl("set", "image", "deployment/api", "-n", live.namespace, f"api={repository}:drifted@{digest}")
+    if not live.config.app.autoscaling.enabled:
+        node.kubectl("scale", "deployment/api", "-n", live.namespace, f"--replicas={declared['spec']['replicas'] + 1}")
+    live.drift["edited"] = _deployment_state(node.get("deployment", live.namespace, "api"))
+    live.drift["declared"] = _deployment_state(declared)
+    live.phases["drift-detected"] = workspace.run(*DRIFT_CHECK, check=False)
+    up(workspace, node, live, "drift-restored", "--refresh", check=False)
+    live.drift["restored"] = _deployment_state(node.get("deployment", live.namespace, "api"))
+    if live.config.app.autoscaling.enabled:
+        hpa_scale(workspace, node, live)
+
+
+def hpa_scale(workspace: Workspace, node: Node, live: Live) -> None:
+    """What the HPA does: a write to the Deployment's /scale under a field manager of its own. The
+    Deployment does not declare spec.replicas while an HPA owns it, so the next `up` changes nothing."""
+    scaled = live.drift["restored"]["replicas"] + 1
+    patch = json.dumps({"spec": {"replicas": scaled}})
+    node.kubectl("patch", "deployment/api", "-n", live.namespace, "--subresource=scale", "--type=merge", "-p", patch,
+                 f"--field-manager={HPA_FIELD_MANAGER}")  # fmt: skip
+    # The new pod Ready first, as after a real scale-up: a refresh of a Deployment still rolling
+    # records it as unhealthy, and the next up would retry its initialisation (an update).
+    node.kubectl("rollout", "status", "deployment/api", "-n", live.namespace, "--timeout=180s", timeout=200)
+    up(workspace, node, live, "up-after-scale", "--refresh", "--expect-no-changes", check=False)
+    after = json.loads(node.kubectl("get", "deployment/api", "-n", live.namespace, "--show-managed-fields", "-o", "json").stdout)
+    live.drift["scaled"] = {"written": scaled, "after_up": after["spec"]["replicas"], "owners": _owners(after, "f:replicas")}
+
+
+def _deployment_state(deployment: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "label": deployment["metadata"]["labels"].get(DRIFTED_LABEL),
+        "image": deployment["spec"]["template"]["spec"]["containers"][0]["image"],
+        "replicas": deployment["spec"]["replicas"],
+    }
+
+
+def _owners(deployment: dict[str, Any], field: str) -> list[str]:
+    """The field managers whose managedFields entry holds `spec.<field>`."""
+    return [
+        entry["manager"]
+        for entry in deployment["metadata"].get("managedFields", [])
+        if field in entry.get("fieldsV1", {}).get("f:spec", {})
+    ]
 
 
 def refused_changes(workspace: Workspace, node: Node, live: Live) -> None:

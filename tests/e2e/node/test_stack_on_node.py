@@ -2,7 +2,10 @@
 see them: `pulumi up` with the real engine, the image built by pulumi-docker and pulled by the
 kubelet by digest, probes, the restricted security contexts under a real runtime, volumes,
 migrations, the worker, Service DNS, NetworkPolicies enforced, rollouts and faults under load,
-backups restored, no drift, destroy. `make test-node` runs it (scripts/node, tests/e2e/node/scenario.py).
+backups restored, drift found and undone, destroy. `make test-node` runs it (scripts/node,
+tests/e2e/node/scenario.py).
+
+(Over 300 lines on purpose: every rule the live stacks are judged by, read from one run per stack.)
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from tests.support.stacks import STACKS
 
 REPORT_DIR = BUILD_DIR / "node"
 APP_CONTAINERS = ("api", "worker", "migrate")
+MONITORING_CRDS = ("servicemonitors", "prometheusrules")
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +36,7 @@ def node(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReques
     failed_before = request.session.testsfailed
     started = Node.start(run_dir)
     try:
-        install_gateway_api(started)
+        install_crds(started)
         yield started
     finally:
         stopped = started.stop()
@@ -41,15 +45,17 @@ def node(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReques
         write_phase_seconds(REPORT_DIR, "node", {}, start_seconds=started.start_seconds)
 
 
-def install_gateway_api(node: Node) -> None:
-    """The Gateway API's CRDs, as a cluster with a Gateway controller has them (prod exposes the API
-    through an HTTPRoute); the same pinned files the offline gate checks against (scripts/crds)."""
-    files = sorted(
-        path for path in (crds.crd_directory() / "gateway-api").glob("gateway.networking.k8s.io_*.yaml") if "_vap_" not in path.name
-    )
-    for crd in files:
-        node.kubectl("apply", "--server-side", "-f", str(crd))
-    node.kubectl("wait", "--for=condition=Established", "crd/httproutes.gateway.networking.k8s.io", "--timeout=60s")
+def install_crds(node: Node) -> None:
+    """The CRDs a cluster with a Gateway controller and prometheus-operator has: prod exposes the API
+    through an HTTPRoute, and the node test turns prod's monitoring on (a ServiceMonitor, a
+    PrometheusRule). The same pinned files the offline gate checks against (scripts/crds)."""
+    directory = crds.crd_directory()
+    gateway = [path for path in (directory / "gateway-api").glob("gateway.networking.k8s.io_*.yaml") if "_vap_" not in path.name]
+    monitoring = [directory / "prometheus-operator" / f"monitoring.coreos.com_{kind}.yaml" for kind in MONITORING_CRDS]
+    for path in [*sorted(gateway), *monitoring]:
+        node.kubectl("apply", "--server-side", "-f", str(path))
+    for name in ("httproutes.gateway.networking.k8s.io", *(f"{kind}.monitoring.coreos.com" for kind in MONITORING_CRDS)):
+        node.kubectl("wait", "--for=condition=Established", f"crd/{name}", "--timeout=60s")
 
 
 @pytest.fixture(scope="module")
@@ -82,6 +88,7 @@ def live(request: pytest.FixtureRequest, node: Node, daemon: DockerDaemon, tmp_p
             pod.delete()
         scenario.refused_changes(workspace, node, life)
         scenario.drift(workspace, node, life)
+        scenario.out_of_band_edits(workspace, node, life)
         scenario.destroy(workspace, node, life)
         yield life
     finally:
@@ -266,6 +273,42 @@ def test_no_drift_after_refresh_and_a_second_up_changes_nothing(live: Live) -> N
     assert live.phases["preview-after-refresh"].returncode == 0, live.phases["preview-after-refresh"].output[-3000:]
     assert live.phases["up-again"].returncode == 0
     assert live.snapshots["before-refresh"] == live.snapshots["after-up-again"]
+
+
+def test_the_drift_check_passes_right_after_up(live: Live) -> None:
+    assert live.phases["drift-check"].returncode == 0, live.phases["drift-check"].output[-3000:]
+
+
+def test_an_edit_behind_pulumis_back_fails_the_drift_check_naming_the_deployment(live: Live) -> None:
+    edited, declared = live.drift["edited"], live.drift["declared"]
+    assert edited["label"] != declared["label"], "the label edit did not take"
+    assert edited["image"] != declared["image"], "the image edit did not take"
+    detected = live.phases["drift-detected"]
+    assert detected.returncode != 0
+    assert "kubernetes:apps/v1:Deployment::api" in detected.output, detected.output[-3000:]
+    assert "no changes were expected" in detected.output
+
+
+def test_up_with_refresh_restores_the_declared_deployment(live: Live) -> None:
+    assert live.phases["drift-restored"].returncode == 0, live.phases["drift-restored"].output[-3000:]
+    assert live.drift["restored"] == live.drift["declared"]
+
+
+def test_a_scale_by_another_field_manager_is_not_fought_while_an_hpa_owns_replicas(live: Live) -> None:
+    if not live.config.app.autoscaling.enabled:
+        pytest.skip("no HPA in this stack: spec.replicas is declared, and a kubectl scale is drift (the test above)")
+    scaled = live.drift["scaled"]
+    assert live.phases["up-after-scale"].returncode == 0, live.phases["up-after-scale"].output[-3000:]
+    assert scaled["after_up"] == scaled["written"]
+    assert scaled["owners"] == [scenario.HPA_FIELD_MANAGER]
+
+
+def test_monitoring_objects_exist_only_where_the_stack_turns_monitoring_on(live: Live) -> None:
+    found = {kind: [item["metadata"]["name"] for item in live.after_up[kind]] for kind in scenario.MONITORING_KINDS}
+    if live.config.monitoring.enabled or live.stack == "prod":  # the node test turns prod's on
+        assert all(found.values()), found
+    else:
+        assert not any(found.values()), found
 
 
 def test_pod_security_and_the_volume_lock_refuse_before_anything_changes(live: Live) -> None:

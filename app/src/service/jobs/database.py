@@ -12,6 +12,7 @@ import threading
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from service import tracing
 from service.config import Settings
 from service.db import engine_options, ping_idle_connections
 
@@ -22,6 +23,7 @@ SYNC_DRIVER = "mysql+pymysql"
 def create_sync_engine(settings: Settings) -> Engine:
     engine = create_engine(settings.database_url().set(drivername=SYNC_DRIVER), **engine_options(settings))
     ping_idle_connections(engine)
+    tracing.instrument_engine(engine)
     return engine
 
 

@@ -21,6 +21,7 @@ from wsgiref.simple_server import WSGIServer
 import click
 from celery import Celery, signals
 
+from service import tracing
 from service.config import Settings
 from service.jobs import metrics
 from service.jobs.celery_app import create_celery
@@ -34,6 +35,8 @@ log = logging.getLogger("service.jobs.worker")
 READY_MESSAGE = "worker ready"
 SHUTTING_DOWN_MESSAGE = "worker shutting down"
 STOPPED_MESSAGE = "worker stopped"
+# The worker's name in traces when OTEL_SERVICE_NAME does not give one.
+TRACED_SERVICE_NAME = "fastapi-service-worker"
 
 # Exit status for extra arguments `celery worker` does not take (bad usage, as everywhere).
 USAGE_ERROR = 2
@@ -71,6 +74,7 @@ class WorkerLifecycle:
         signals.worker_ready.connect(self.on_worker_ready, weak=False)
         signals.worker_shutting_down.connect(self.on_worker_shutting_down, weak=False)
         signals.worker_shutdown.connect(self.on_worker_shutdown, weak=False)
+        signals.worker_process_shutdown.connect(self.on_pool_process_shutdown, weak=False)
         signals.task_prerun.connect(metrics.on_task_prerun, weak=False)
         signals.task_postrun.connect(metrics.on_task_postrun, weak=False)
 
@@ -93,6 +97,9 @@ class WorkerLifecycle:
         if self.metrics_server is not None:
             self.metrics_server.socket.close()
 
+    def on_pool_process_shutdown(self, **_: Any) -> None:
+        tracing.flush()  # a pool process's last spans, before it exits
+
     def on_worker_ready(self, **_: Any) -> None:
         log.info(
             READY_MESSAGE,
@@ -114,10 +121,12 @@ class WorkerLifecycle:
             self.metrics_server.shutdown()
             self.metrics_server.server_close()
         self.sessions.dispose()
+        tracing.flush()
         log.info(STOPPED_MESSAGE)
 
 
 def build_worker(settings: Settings) -> tuple[Celery, WorkerLifecycle]:
+    tracing.start(TRACED_SERVICE_NAME)  # before the pool forks: its processes inherit it
     celery = create_celery(settings)
     sessions = ProcessSessions(settings)
     register_tasks(celery, sessions, settings.import_batch_size)
