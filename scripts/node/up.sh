@@ -462,11 +462,17 @@ step_kube_proxy() {
 		metricsBindAddress: 127.0.0.1:10249
 		healthzBindAddress: 127.0.0.1:10256
 	EOF
-	start_daemon kube-proxy "" "$CLUSTER_BIN/kube-proxy" --config="$RUN/config/kube-proxy.yaml" --v=1
-	# Ready when the kubernetes Service is programmed.
-	WAIT_ALIVE="alive kube-proxy" wait_for "kube-proxy's rules for the kubernetes Service" "$TIMEOUT" \
-		sh -c "nsenter --net='$NETNS_PATH' -- iptables -t nat -S KUBE-SERVICES | grep -q 'default/kubernetes:https'" ||
-		fail "kube-proxy did not program the Services"
+	local attempt
+	for attempt in 1 2; do
+		start_daemon kube-proxy "" "$CLUSTER_BIN/kube-proxy" --config="$RUN/config/kube-proxy.yaml" --v=1
+		# Ready when the kubernetes Service is programmed.
+		WAIT_ALIVE="alive kube-proxy" wait_for "kube-proxy's rules for the kubernetes Service" "$TIMEOUT" \
+			sh -c "nsenter --net='$NETNS_PATH' -- iptables -t nat -S KUBE-SERVICES | grep -q 'default/kubernetes:https'" && return 0
+		# Once seen in CI: gone at once, before writing a line. A second start, then the error.
+		[ "$attempt" = 1 ] && [ ! -s "$RUN/logs/kube-proxy.log" ] && ! alive kube-proxy || break
+		warn "kube-proxy ended before its first log line: starting it once more"
+	done
+	fail "kube-proxy did not program the Services"
 }
 
 # CNI: ptp + host-local (+ portmap), as kind configures them; loopback for lo.
