@@ -90,6 +90,7 @@ def load(url: str, token: str, ids: str, seconds: str) -> dict[str, Any]:
     per_second: dict[int, Counter[str]] = {}
     created: list[int] = []
     failures: list[str] = []
+    unexpected: list[dict[str, Any]] = []  # what the first non-2xx answers said, and when
     started = time.monotonic()
     deadline = started + float(seconds)
     round_number = 0
@@ -104,6 +105,8 @@ def load(url: str, token: str, ids: str, seconds: str) -> dict[str, Any]:
                 key = str(status)
                 if status == 201:
                     created.append(json.loads(text)["id"])
+                elif status >= 300 and len(unexpected) < 20:
+                    unexpected.append({"second": second, "call": f"{method} {target}", "status": status, "body": text[:300]})
             except (OSError, ValueError) as error:  # a reset or refused connection: a failed request
                 key = type(error).__name__
                 if len(failures) < 20:
@@ -116,6 +119,7 @@ def load(url: str, token: str, ids: str, seconds: str) -> dict[str, Any]:
         "per_second": {str(second): dict(counts) for second, counts in sorted(per_second.items())},
         "created": created,
         "failures": failures,
+        "unexpected": unexpected,
         "seconds": round(time.monotonic() - started, 1),
     }
 

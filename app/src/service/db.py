@@ -171,3 +171,23 @@ async def ping_database(engine: AsyncEngine, within: float) -> bool:
         return True
     except Exception:  # any failure means "not reachable" to a probe
         return False
+
+
+# The start-up connection is tried this often (one attempt per DB_CONNECT_TIMEOUT at most), a short
+# pause between attempts: a pod's first connection may meet a NetworkPolicy agent that has not yet
+# seen its address, which drops the first packets.
+WARM_UP_ATTEMPTS = 3
+WARM_UP_PAUSE_SECONDS = 0.5
+
+
+async def warm_up(engine: AsyncEngine, connect_timeout: float) -> bool:
+    """Open the pool's first connection before the process serves, so no request pays for it.
+
+    Bounded (``WARM_UP_ATTEMPTS``) and never fatal: a database that is down at start leaves the
+    process serving 503s until it returns, as it would if the database went away later."""
+    for attempt in range(WARM_UP_ATTEMPTS):
+        if attempt:
+            await asyncio.sleep(WARM_UP_PAUSE_SECONDS)
+        if await ping_database(engine, connect_timeout + 1):
+            return True
+    return False

@@ -22,7 +22,7 @@ from service import __version__, tracing
 from service.api import docs, health, imports, items
 from service.cache import Cache, create_redis
 from service.config import Settings, get_settings
-from service.db import create_engine, create_sessionmaker
+from service.db import WARM_UP_ATTEMPTS, create_engine, create_sessionmaker, warm_up
 from service.errors import database_unavailable, method_not_allowed, queue_unavailable, validation_failed
 from service.jobs.celery_app import create_celery
 from service.jobs.publisher import QueueUnavailableError, TaskQueue
@@ -35,6 +35,7 @@ log = logging.getLogger("service")
 # The log messages that mark the lifespan's ends (operators and the tests look for them).
 STARTING_MESSAGE = "service starting"
 STOPPED_MESSAGE = "service stopped"
+DATABASE_UNREACHABLE_AT_START = "database unreachable at start; serving 503s until it answers"
 # The API's name in traces when OTEL_SERVICE_NAME does not give one.
 TRACED_SERVICE_NAME = "fastapi-service-api"
 
@@ -62,6 +63,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     await anyio.lowlevel.checkpoint()
     configure_mappers()
     app.state.api_keys = ApiKeyStore.from_settings(settings)
+    # The first request finds a pooled connection (TCP and MySQL's handshake: the slowest part of a
+    # new pod's first request; a NetworkPolicy agent may drop a brand-new pod's first packets).
+    if not await warm_up(engine, settings.db_connect_timeout):
+        log.warning(DATABASE_UNREACHABLE_AT_START, extra={"attempts": WARM_UP_ATTEMPTS})
     log.info(
         STARTING_MESSAGE,
         extra={

@@ -130,9 +130,13 @@ def ingress_controller(node: Node, namespace: str) -> Iterator[None]:
 
 
 @contextmanager
-def pod_endings(node: Node, namespace: str) -> Iterator[dict[str, dict[str, Any]]]:
-    """Each pod's last seen container states (`kubectl get pods --watch`): how old pods ended."""
+def pod_endings(node: Node, namespace: str, complaints: dict[str, list[str]] | None = None) -> Iterator[dict[str, dict[str, Any]]]:
+    """Each pod's last seen container states (`kubectl get pods --watch`): how old pods ended.
+
+    With `complaints`, each API pod's warning and error log lines land in it as they are written,
+    those of old pods too (their logs go with them): why a request failed during the change."""
     seen: dict[str, dict[str, Any]] = {}
+    followers: list[subprocess.Popen[str]] = []
     process = subprocess.Popen(
         [
             node.kubectl_path,
@@ -165,7 +169,12 @@ def pod_endings(node: Node, namespace: str) -> Iterator[dict[str, dict[str, Any]
                 buffer = buffer.lstrip()[end:]
                 pod = event.get("object", {})
                 metadata = pod.get("metadata", {})
-                seen[metadata.get("name", "")] = {
+                name = metadata.get("name", "")
+                component = metadata.get("labels", {}).get("app.kubernetes.io/component")
+                if complaints is not None and component == "api" and name not in complaints and pod.get("status", {}).get("podIP"):
+                    complaints[name] = []
+                    followers.append(_follow_complaints(node, namespace, name, complaints[name]))
+                seen[name] = {
                     "event": event.get("type"),
                     "labels": metadata.get("labels", {}),
                     "terminating": "deletionTimestamp" in metadata,
@@ -182,9 +191,29 @@ def pod_endings(node: Node, namespace: str) -> Iterator[dict[str, dict[str, Any]
         deadline = time.monotonic() + POD_ENDING_SECONDS
         while time.monotonic() < deadline and any(pod["terminating"] and pod["event"] != "DELETED" for pod in list(seen.values())):
             time.sleep(1)
-        process.terminate()
-        process.wait(10)
+        for follower in [process, *followers]:
+            follower.terminate()
+            follower.wait(10)
         reader.join(10)
+
+
+def _follow_complaints(node: Node, namespace: str, pod: str, into: list[str]) -> subprocess.Popen[str]:
+    """`kubectl logs -f` of the pod's API container; its warning and error lines (JSON) land in `into`."""
+    follower = subprocess.Popen(
+        [node.kubectl_path, "--kubeconfig", str(node.kubeconfig), "logs", "-f", pod, "-n", namespace, "-c", "api"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+
+    def read() -> None:
+        assert follower.stdout is not None
+        for line in follower.stdout:
+            if ('"level": "error"' in line or '"level": "warning"' in line) and len(into) < 50:
+                into.append(line.strip()[:500])
+
+    threading.Thread(target=read, daemon=True).start()
+    return follower
 
 
 def snapshot(node: Node, namespace: str) -> dict[str, tuple[str, int | None]]:
@@ -324,14 +353,15 @@ def rollout(workspace: Workspace, node: Node, live: Live, client: ClientPod) -> 
     workspace.set_path("app.logLevel", "warning")
     module = workspace.project_dir / "app" / "src" / "service" / "__init__.py"
     module.write_text(module.read_text() + "\n# a new image for the rollout under load\n")
+    complaints: dict[str, list[str]] = {}
     with (
-        pod_endings(node, live.namespace) as endings,
+        pod_endings(node, live.namespace, complaints) as endings,
         load_from(client, "load", live.api, live.traffic["api_key"], ids, seconds=LOAD_SECONDS) as load,
     ):
         started = time.monotonic()
         up(workspace, node, live, "rollout")
         live.seconds["rollout"] = round(time.monotonic() - started, 1)
-    live.rollout = {"load": load, "endings": endings}
+    live.rollout = {"load": load, "endings": endings, "complaints": {pod: lines for pod, lines in complaints.items() if lines}}
 
 
 def failing_migration(workspace: Workspace, node: Node, live: Live) -> None:

@@ -209,7 +209,7 @@ def test_a_rollout_of_a_setting_and_an_image_fails_no_request(live: Live) -> Non
     load = live.rollout["load"]
     assert "error" not in load, load
     assert load["statuses"], "the load loop did not run"
-    assert set(load["statuses"]) <= {"200", "201"}, (load["statuses"], load["failures"])
+    assert set(load["statuses"]) <= {"200", "201"}, (load["statuses"], load["failures"], load["unexpected"], live.rollout["complaints"])
 
 
 def test_old_pods_drain_and_exit_cleanly(live: Live) -> None:
