@@ -85,6 +85,7 @@ start_registry() {
 		"http:" "  addr: $ADDRESS" "$auth" >"$RUN/registry/config.yml"
 	docker-registry serve "$RUN/registry/config.yml" </dev/null >"$RUN/logs/registry.log" 2>&1 &
 	echo $! >"$RUN/pids/registry.pid"
+	await_exec "$(cat "$RUN/pids/registry.pid")" "$RUN/"
 	registry_up() { [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$ADDRESS/v2/")" != 000 ]; }
 	WAIT_ALIVE="pid_is $(cat "$RUN/pids/registry.pid") $RUN/" wait_for "the registry on $ADDRESS" 30 registry_up ||
 		die "the registry did not answer on $ADDRESS"
@@ -109,6 +110,7 @@ dockerd \
 	--storage-driver=overlay2 "${insecure[@]}" \
 	</dev/null >"$RUN/logs/dockerd.log" 2>&1 &
 echo $! >"$RUN/pids/dockerd.pid"
+await_exec "$(cat "$RUN/pids/dockerd.pid")" "$RUN/"
 daemon_up() { curl -s --unix-socket "$RUN/docker.sock" http://docker/_ping | grep -q OK; }
 WAIT_ALIVE="pid_is $(cat "$RUN/pids/dockerd.pid") $RUN/" wait_for "dockerd" 60 daemon_up || die "dockerd did not answer on $RUN/docker.sock"
 log "dockerd on unix://$RUN/docker.sock ($(curl -s --unix-socket "$RUN/docker.sock" http://docker/version | python3 -c 'import json,sys; print(json.load(sys.stdin)["Version"])'))"

@@ -63,6 +63,15 @@ pid_is() {
 	[[ "$pid" =~ ^[0-9]+$ ]] && [ -r "/proc/$pid/cmdline" ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$match"
 }
 
+# await_exec PID MATCH [SECONDS]: wait (bounded, default 10 s) until a process started with `&`
+# has exec'd, its command line then holding MATCH. Until then it is a fork of the caller, whose
+# command line does not match: an alive check in that moment (a loaded machine makes it long)
+# reads as a death with an empty log.
+await_exec() {
+	local pid="$1" match="$2" deadline=$((SECONDS + ${3:-10}))
+	while [ -d "/proc/$pid" ] && ! pid_is "$pid" "$match" && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.05; done
+}
+
 # stop_pid NAME PID MATCH [SECONDS]: SIGTERM, wait up to SECONDS (default 15), then SIGKILL.
 # Only while pid_is PID MATCH. Returns 1 if it survives.
 stop_pid() {

@@ -177,10 +177,7 @@ start_daemon() {
 	echo "$pid" >"$RUN/pids/$name.pid"
 	record process "$name"
 	CURRENT_LOG="$RUN/logs/$name.log"
-	# Until it execs nsenter, the pid is a fork of this script, whose command line `alive` does
-	# not match: wait (bounded) for the exec, or a loaded machine reads that moment as a death.
-	local deadline=$((SECONDS + 10))
-	while [ -d "/proc/$pid" ] && ! pid_is "$pid" "$RUN/" && [ "$SECONDS" -lt "$deadline" ]; do sleep 0.05; done
+	await_exec "$pid" "$RUN/"
 }
 # alive NAME: the process started as NAME still runs.
 alive() { pid_is "$(cat "$RUN/pids/$1.pid")" "$RUN/"; }
@@ -469,8 +466,11 @@ step_kube_proxy() {
 		WAIT_ALIVE="alive kube-proxy" wait_for "kube-proxy's rules for the kubernetes Service" "$TIMEOUT" \
 			sh -c "nsenter --net='$NETNS_PATH' -- iptables -t nat -S KUBE-SERVICES | grep -q 'default/kubernetes:https'" && return 0
 		# Once seen in CI: gone at once, before writing a line. A second start, then the error.
-		[ "$attempt" = 1 ] && [ ! -s "$RUN/logs/kube-proxy.log" ] && ! alive kube-proxy || break
-		warn "kube-proxy ended before its first log line: starting it once more"
+		if [ "$attempt" = 1 ] && [ ! -s "$RUN/logs/kube-proxy.log" ] && ! alive kube-proxy; then
+			warn "kube-proxy ended before its first log line: starting it once more"
+		else
+			break
+		fi
 	done
 	fail "kube-proxy did not program the Services"
 }
